@@ -94,3 +94,9 @@ run: venv redis ## Run webgatos (Redis store) on loopback in the foreground.
 .PHONY: demo
 demo: tools ## Run the main job: webgatos with the Redis store on loopback (prints its URL).
 	$(PY) -m lab serve
+
+# -- section: benchmarks (owner: services, lab) --
+# -- section: charts and images (owner: charts) --
+# -- section: load tests (owner: loadtests) --
+# -- section: chaos (owner: chaos) --
+# -- section: cluster demos (owner: cluster demos) --
