@@ -75,6 +75,8 @@ lock: ## Regenerate constraints.txt from a fresh resolve of requirements-dev.txt
 	{ echo '# Full pin set of .venv (transitive included); regenerate with `make lock`.'; \
 	  $(CACHE)/lock-venv/bin/pip freeze; } > constraints.txt
 
+# -- section: browser setup (owner: browser e2e) --
+
 ##@ Development
 
 .PHONY: test
