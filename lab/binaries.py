@@ -63,3 +63,10 @@ def helm() -> str:
     if not found:
         raise MissingBinary("helm not found: run `make helm`")
     return found
+
+
+def chromium() -> str:
+    found = _first_existing(os.environ.get("CHROMIUM_BIN"), shutil.which("chromium"), "/usr/bin/chromium")
+    if not found:
+        raise MissingBinary("chromium not found: run `make browser` (installs Debian's chromium)")
+    return found

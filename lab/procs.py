@@ -7,6 +7,7 @@ started when its `with` block ends, whatever happened inside it, and again at in
 """
 
 import atexit
+import contextlib
 import os
 import signal
 import socket
@@ -125,10 +126,8 @@ class Proc:
             except subprocess.TimeoutExpired:
                 continue
             # The leader is gone; make sure no straggler of its group survives it.
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
             break
 
     def log_tail(self, lines: int = 30) -> str:
@@ -199,7 +198,7 @@ class ProcessGroup:
     def hazelcast_cluster(self, ports: Sequence[int], cluster_name: str, timeout: float = 120.0) -> list[Proc]:
         """Start every member at once (they join each other), then wait for each to be ready."""
         procs = [self.hazelcast_member(p, ports, cluster_name, wait=False) for p in ports]
-        for port, proc in zip(ports, procs):
+        for port, proc in zip(ports, procs, strict=True):
             wait_hazelcast_ready(port, timeout, proc, cluster_size=len(ports))
         return procs
 
@@ -217,10 +216,11 @@ class ProcessGroup:
         return proc
 
     def envoy(self, config_path: str | Path, admin_port: int, name: str = "envoy",
-              timeout: float = 30.0) -> Proc:
-        """Envoy with a bootstrap file; ready when its admin /ready says LIVE."""
+              timeout: float = 30.0, extra_args: Sequence[str] = ()) -> Proc:
+        """Envoy with a bootstrap file (plus `extra_args`, e.g. --concurrency 1); ready when its
+        admin /ready says LIVE."""
         proc = self.start(name, [binaries.envoy(), "-c", str(config_path), "--disable-hot-restart",
-                                 "--log-level", "warning"])
+                                 "--log-level", "warning", *extra_args])
         url = f"http://{LOOPBACK}:{admin_port}/ready"
         wait_until(lambda: http_status(url) == 200, timeout, f"{name} admin at {url}", proc=proc)
         return proc

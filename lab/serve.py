@@ -26,7 +26,7 @@ def run(args) -> int:
         group.redis(redis_port)
         group.gunicorn("webgatos:create_app()", args.port,
                        {"SESSION_STORE": "redis", "REDIS_URL": f"redis://{LOOPBACK}:{redis_port}/0",
-                        "REPLICA_NAME": "webgatos-0"},
+                        "REPLICA_NAME": "webgatos-0", "SHUTDOWN_DRAIN_SECONDS": "0"},
                        name="webgatos", config=GUNICORN_CONF)
         print(f"webgatos (Redis store) is ready: http://{LOOPBACK}:{args.port}/  (Ctrl-C stops it)", flush=True)
         stop_signals = {signal.SIGINT, signal.SIGTERM}

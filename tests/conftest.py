@@ -67,7 +67,8 @@ def start_webgatos(procs, redis_url, request):
     """
 
     def start(store: str = "memory", replicas: int = 2, **env) -> list[str]:
-        base_env = {"SESSION_STORE": store, "SECRET_KEY": "test-secret-key"}
+        # No drain pause at teardown (the graceful-shutdown test sets SHUTDOWN_DRAIN_SECONDS itself).
+        base_env = {"SESSION_STORE": store, "SECRET_KEY": "test-secret-key", "SHUTDOWN_DRAIN_SECONDS": "0"}
         if store == "redis":
             base_env["REDIS_URL"] = redis_url
         elif store == "hazelcast":

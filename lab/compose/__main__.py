@@ -1,0 +1,5 @@
+import sys
+
+from lab.compose import main
+
+sys.exit(main())

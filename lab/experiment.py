@@ -1,0 +1,348 @@
+"""`python -m lab demo`: the talk's experiments on loopback (a topology, Locust's arrival profile, the
+chaos tool), measured, then printed as a table and written as results.json plus a report."""
+
+import argparse
+import contextlib
+import json
+import os
+import shutil
+import signal
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from lab import binaries, report
+from lab.procs import wait_until
+from lab.topology import LabInputError, Topology, TopologySpec, hazelcast_available, running, wait_envoy_routes
+
+REPO_ROOT = binaries.REPO_ROOT
+LOCUSTFILE = REPO_ROOT / "loadtests" / "arrival.py"  # the talk's arrival profile (ArrivalUser)
+ARRIVAL_RATE = 10.0  # new users per second, as in the talk (1200 users in 120 s)
+PAGE_LOADS = 5  # each user reloads the page: a lost session shows as a color change
+DRAIN_SECONDS = 10.0  # after the last arrival, how long users still visiting may take
+TALK_CHAOS_INTERVAL = 15.0
+RESTART_DELAY = 2.0  # a killed replica's "pod start": short, so short runs still see it come back
+PROGRESS_EVERY = 2.0
+MIN_SECONDS, MAX_SECONDS = 8.0, 3600.0  # a chaos run must fit one kill
+MIN_CHAOS_INTERVAL = 7.5  # about twice a killed replica's way back (restart delay, boot, health check)
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    store: str
+    replicas: int
+    retries: bool
+    chaos: bool
+    shows: str
+
+    @property
+    def mesh_scenario(self) -> str:
+        return "retries" if self.retries else "no-retries"
+
+
+MATRIX = [
+    Scenario("memory-2", "memory", 2, False, False,
+             "sessions in each replica's memory: users bounce between replicas and lose their color"),
+    Scenario("redis-2", "redis", 2, False, False, "sessions in Redis: any replica serves any user"),
+    Scenario("hazelcast-2", "hazelcast", 2, False, False, "sessions in a two-member Hazelcast cluster"),
+    Scenario("chaos-memory-1", "memory", 1, False, True, "the talk's 1 pod under chaos (in-memory sessions)"),
+    Scenario("chaos-memory-2", "memory", 2, False, True, "the talk's 2 pods under chaos"),
+    Scenario("chaos-memory-2-retries", "memory", 2, True, True,
+             "the talk's 2 pods with mesh retries: no HTTP error left, yet in-memory sessions still break"),
+    Scenario("chaos-redis-1", "redis", 1, False, True, "1 replica under chaos: nothing serves while it restarts"),
+    Scenario("chaos-redis-2", "redis", 2, False, True, "2 replicas: requests in flight to the victim fail"),
+    Scenario("chaos-redis-2-retries", "redis", 2, True, True,
+             "2 replicas, retries and Redis: no failed request, no lost session"),
+]
+SCENARIOS = {s.name: s for s in MATRIX}
+
+
+def chaos_interval(seconds: float) -> float:
+    """The talk's 15 s when the run is long enough for a few kills; shorter runs scale it down
+    (to no less than MIN_CHAOS_INTERVAL, so a victim is back before the next kill) so that every chaos
+    scenario still sees a kill, two from 15 s on. The first kill comes one interval in."""
+    if seconds >= 3 * TALK_CHAOS_INTERVAL:
+        return TALK_CHAOS_INTERVAL
+    return max(MIN_CHAOS_INTERVAL, seconds / 3)
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("demo", help=__doc__.split(": ", 1)[1].split(" (")[0],
+                                   formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--seconds", default="20", help="load duration of each scenario (the talk: 120)")
+    parser.add_argument("--scenarios", default="all",
+                        help=f"comma-separated subset of: {', '.join(SCENARIOS)}")
+    parser.add_argument("--out", default=str(REPO_ROOT / "reports" / "demo"), help="report folder")
+    parser.add_argument("--signal", default="SIGKILL", choices=["SIGKILL", "SIGTERM"],
+                        help="how the chaos tool kills a replica")
+    parser.add_argument("--no-screenshots", action="store_true", help="skip the browser's pictures")
+    parser.set_defaults(func=run)
+
+
+def parse_seconds(text: str) -> float:
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = -1
+    if not MIN_SECONDS <= seconds <= MAX_SECONDS:  # also refuses nan
+        raise LabInputError(f"bad DEMO_SECONDS {text!r}: seconds per scenario, from {MIN_SECONDS:g} to {MAX_SECONDS:g}")
+    return seconds
+
+
+def parse_scenarios(text: str) -> list[Scenario]:
+    if text.strip() in ("", "all"):
+        return list(MATRIX)
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = [name for name in names if name not in SCENARIOS]
+    if unknown:
+        raise LabInputError(f"unknown scenario(s) {', '.join(unknown)}: choose from {', '.join(SCENARIOS)}")
+    return [SCENARIOS[name] for name in names]
+
+
+class Progress:
+    """Envoy's own counters, sampled every second: the progress line (and the plot, should Locust
+    leave no timeline)."""
+
+    def __init__(self, topology: Topology, start: float):
+        self.topology = topology
+        self.start = start
+        self.samples: list[tuple[float, int, int]] = []  # (t, requests so far, 5xx so far)
+
+    def sample(self) -> tuple[int, int]:
+        stats = self.topology.envoy_stats()
+        requests = sum(v for k, v in stats.items() if k.startswith("http.") and not k.startswith("http.admin.")
+                       and k.endswith(".downstream_rq_completed"))
+        failed = sum(v for k, v in stats.items() if k.startswith("http.") and not k.startswith("http.admin.")
+                     and k.endswith(".downstream_rq_5xx"))
+        self.samples.append((time.time() - self.start, requests, failed))
+        return requests, failed
+
+    def series(self) -> list[dict]:
+        """Requests and 5xx per second, from consecutive samples."""
+        points, previous = [], (0.0, 0, 0)
+        for t, requests, failed in self.samples:
+            span = t - previous[0]
+            if span >= 0.5:
+                points.append({"t": round(t, 1), "requests": round((requests - previous[1]) / span, 1),
+                               "failures": round((failed - previous[2]) / span, 1)})
+                previous = (t, requests, failed)
+        return points
+
+
+def locust_argv(url: str, seconds: float, summary_path: Path, page_loads: int = PAGE_LOADS) -> list[str]:
+    # Quality gates off: the demo measures, it does not pass or fail a run.
+    return [str(binaries.VENV_BIN / "locust"), "-f", str(LOCUSTFILE), "--headless", "--host", url,
+            "--arrival-rate", f"{ARRIVAL_RATE:g}", "--arrival-seconds", f"{seconds:g}",
+            "--arrival-drain-seconds", f"{DRAIN_SECONDS:g}", "--page-loads", str(page_loads),
+            "--gate-p95-ms", "off", "--gate-error-rate", "off", "--summary-json", str(summary_path),
+            "--only-summary", "--loglevel", "WARNING"]
+
+
+def chaos_argv(state_path: Path, interval: float, seconds: float, signal_name: str,
+               summary_path: Path) -> list[str]:
+    return [sys.executable, "-m", "chaos", "local", "--state", str(state_path), "--interval", f"{interval:g}s",
+            "--duration", f"{seconds:g}s", "--signal", signal_name, "--summary-json", str(summary_path)]
+
+
+def read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def run_scenario(scenario: Scenario, seconds: float, workdir: Path, *, signal_name: str, label: str,
+                 screenshot_dir: Path | None) -> dict:
+    interval = chaos_interval(seconds)
+    spec = TopologySpec(store=scenario.store, replicas=scenario.replicas, scenario=scenario.mesh_scenario,
+                        restart_delay=RESTART_DELAY, stop_grace=0.0)
+    record = {"name": scenario.name, "store": scenario.store, "replicas": scenario.replicas,
+              "retries": scenario.retries, "chaos": scenario.chaos, "shows": scenario.shows, "seconds": seconds}
+    if scenario.chaos:
+        record.update(chaos_interval_s=interval, chaos_signal=signal_name)
+    with running(spec, workdir) as topology:
+        locust_summary, chaos_summary = workdir / "locust-summary.json", workdir / "chaos-summary.json"
+        start = time.time()
+        locust = topology.group.start("locust", locust_argv(topology.url, seconds, locust_summary), cwd=REPO_ROOT)
+        chaos = None
+        if scenario.chaos:
+            chaos = topology.group.start("chaos", chaos_argv(topology.state_path, interval, seconds,
+                                                             signal_name, chaos_summary), cwd=REPO_ROOT)
+        progress = Progress(topology, start)
+        deadline = time.monotonic() + seconds + DRAIN_SECONDS + 60  # Locust's own end plus a bounded margin
+        next_line = 0.0
+        while locust.alive() and time.monotonic() < deadline:
+            requests, failed = progress.sample()
+            elapsed = time.time() - start
+            if elapsed >= next_line:
+                kills = sum(e["event"] == "exited" for e in topology.supervisor.events())
+                print(f"  [{label} {scenario.name}] {min(elapsed, seconds):4.0f}/{seconds:g} s  "
+                      f"requests {requests}  failed {failed}" + (f"  kills {kills}" if scenario.chaos else ""),
+                      flush=True)
+                next_line = elapsed + PROGRESS_EVERY
+            time.sleep(1.0)
+        progress.sample()
+        if chaos is not None:
+            chaos.stop(grace=10)  # SIGTERM: the chaos tool writes its summary and exits
+        if locust.alive():
+            locust.stop(grace=10)
+            raise TimeoutError(f"Locust did not finish within {seconds + DRAIN_SECONDS + 60:g}s\n{locust.log_tail()}")
+        summary = read_json(locust_summary)
+        if not summary.get("requests"):
+            raise RuntimeError(f"Locust exited with {locust.returncode()} and made no request "
+                               f"({'; '.join(summary.get('gates', {}).get('reasons', [])) or 'no summary'})\n"
+                               f"{locust.log_tail()}")
+        exits = [e for e in topology.supervisor.events() if e["event"] == "exited"]
+        if screenshot_dir is not None and not scenario.chaos:
+            record["screenshot"] = take_screenshot(topology.url, screenshot_dir, scenario.store)
+    started = summary.get("started_at", start)
+    timeline = summary.get("timeline") or []
+    record.update(
+        users_created=summary.get("users_created", 0),
+        users_completed=summary.get("users_completed", 0),
+        users_failed=summary.get("users_failed", 0),
+        users_failed_by_type=summary.get("users_failed_by_type", {}),
+        requests=summary.get("requests", 0),
+        failed_requests=summary.get("failed_requests", 0),
+        failed_requests_by_type=summary.get("failed_requests_by_type", {}),
+        color_changes=summary.get("color_changes", 0),
+        p95_ms=summary.get("p95_ms"),
+        responses_by_replica=summary.get("responses_by_replica", {}),
+        kills=len(exits),
+        # Seconds since Locust's start, the time base of its timeline.
+        kill_times_s=[round(e["epoch"] - int(started), 2) for e in exits],
+        series=[{"t": row["second"], "requests": row["requests"], "failures": row["failed_requests"]}
+                for row in timeline] or progress.series(),
+    )
+    if chaos_summary.exists():
+        record["chaos_summary"] = read_json(chaos_summary)
+    return record
+
+
+def take_screenshot(url: str, folder: Path, store: str) -> str | None:
+    """One picture of the page per store (by the browser engineer's walk); None when no browser."""
+    try:
+        from lab import browser
+        walk = browser.walk_colors(url, loads=1, screenshot_dir=folder, label=store)
+    except Exception as error:  # the picture is a nicety: a missing Chromium must not fail the demo
+        print(f"  (no screenshot for {store}: {str(error).splitlines()[0] if str(error) else type(error).__name__})")
+        return None
+    return str(Path(walk.screenshots[0]).relative_to(folder.parent)) if walk.screenshots else None
+
+
+def run(args) -> int:
+    try:
+        seconds = parse_seconds(args.seconds)
+        scenarios = parse_scenarios(args.scenarios)
+        for scenario in scenarios:
+            with contextlib.suppress(binaries.MissingBinary):  # no Hazelcast: skipped below, with a message
+                TopologySpec(store=scenario.store, replicas=scenario.replicas,
+                             scenario=scenario.mesh_scenario).validate()
+    except LabInputError as error:
+        print(f"lab demo: {error}", file=sys.stderr)
+        return 2
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    for name in SCENARIOS:  # what an earlier run left, so the report shows this run only
+        (out / f"{name}.svg").unlink(missing_ok=True)
+        shutil.rmtree(out / "runs" / name, ignore_errors=True)
+    shutil.rmtree(out / "screenshots", ignore_errors=True)
+    interval = chaos_interval(seconds)
+    notes = [f"Locust: the talk's arrival profile for {seconds:g} s per scenario ({LOCUSTFILE.relative_to(REPO_ROOT)})",
+             f"chaos: {args.signal} to a random replica every {interval:g} s"
+             + ("" if interval == TALK_CHAOS_INTERVAL else
+                f" (the talk's {TALK_CHAOS_INTERVAL:g} s scaled down so short runs still see kills;"
+                f" DEMO_SECONDS={3 * TALK_CHAOS_INTERVAL:g} or more keeps it)"),
+             f"a killed replica is restarted {RESTART_DELAY:g} s after it died (the supervisor, as a ReplicaSet)"]
+    print(f"lab demo: {len(scenarios)} scenario(s), {seconds:g} s of load each; report in {out}/", flush=True)
+    for note in notes:
+        print(f"  {note}", flush=True)
+    hazelcast_missing = hazelcast_available()
+    records, problems = [], []
+    for index, scenario in enumerate(scenarios, 1):
+        label = f"{index}/{len(scenarios)}"
+        if scenario.store == "hazelcast" and hazelcast_missing:
+            print(f"[{label}] {scenario.name}: skipped ({hazelcast_missing})", flush=True)
+            records.append({"name": scenario.name, "store": scenario.store, "skipped": hazelcast_missing})
+            continue
+        print(f"[{label}] {scenario.name}: {scenario.shows}", flush=True)
+        try:
+            record = run_scenario(scenario, seconds, out / "runs" / scenario.name, signal_name=args.signal,
+                                  label=label, screenshot_dir=None if args.no_screenshots else out / "screenshots")
+        except (RuntimeError, TimeoutError, OSError, binaries.MissingBinary) as error:
+            print(f"[{label}] {scenario.name}: FAILED: {error}", file=sys.stderr, flush=True)
+            problems.append(scenario.name)
+            records.append({"name": scenario.name, "store": scenario.store, "skipped": f"failed: {error}"})
+            continue
+        records.append(record)
+        print(f"[{label}] {scenario.name}: users {record['users_completed']}/{record['users_created']} completed, "
+              f"failed requests {record['failed_requests']}, color changes {record['color_changes']}", flush=True)
+    ran = [r for r in records if not r.get("skipped")]
+    paths = report.write(ran, out, seconds=seconds, notes=notes, skipped=[r for r in records if r.get("skipped")])
+    print("\n" + report.table(ran) + "\n", flush=True)
+    for text, ok in report.key_facts(ran):
+        print(f"  {'not run' if ok is None else 'yes' if ok else 'NO'}: {text}")
+    print(f"\nresults: {paths['results']}\nreport:  {paths['markdown']} and {paths['html']}", flush=True)
+    if problems:
+        print(f"lab demo: {len(problems)} scenario(s) failed: {', '.join(problems)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+# --- figures for `make bench` (lab/bench.py lists this section) ---------------------------------
+
+def measure_return_to_service(kills: int = 3, restart_delay: float = RESTART_DELAY,
+                              timeout: float = 60.0) -> list[float]:
+    """Seconds from a SIGKILL of a replica to Envoy routing to it again (supervisor delay, gunicorn's
+    boot, Envoy's /readyz health check), for `kills` kills of a 2-replica Redis topology."""
+    with tempfile.TemporaryDirectory(prefix="lab-recovery-") as tmp:
+        spec = TopologySpec(store="redis", replicas=2, scenario="retries", restart_delay=restart_delay,
+                            stop_grace=0.0)
+        with running(spec, tmp) as topology:
+            seconds = []
+            for index in range(kills):
+                victim = topology.supervisor.snapshot()[index % 2]
+                killed_at = time.monotonic()
+                os.kill(victim["pid"], signal.SIGKILL)
+
+                def healthy_count() -> int:
+                    stats = topology.envoy_stats()
+                    return max((v for k, v in stats.items() if k.endswith(".membership_healthy")), default=0)
+                wait_until(lambda: healthy_count() < 2, timeout, "Envoy to notice the kill", interval=0.02)
+                wait_envoy_routes(topology, 2, timeout=timeout)
+                seconds.append(time.monotonic() - killed_at)
+    return seconds
+
+
+def lab_kill_recovery(ctx) -> str:
+    """`lab/bench.py` section: a replica's way back after a kill, and requests failed per kill
+    under the talk's load with and without mesh retries (2 replicas, Redis sessions)."""
+    recovery = measure_return_to_service()
+    seconds = max(30.0, float(getattr(ctx, "duration", 30.0)))
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="lab-bench-") as tmp:
+        for name in ("chaos-redis-2", "chaos-redis-2-retries"):
+            record = run_scenario(SCENARIOS[name], seconds, Path(tmp) / name, signal_name="SIGKILL",
+                                  label="bench", screenshot_dir=None)
+            per_kill = record["failed_requests"] / record["kills"] if record["kills"] else float("nan")
+            rows.append(f"| {name} | {'yes' if record['retries'] else 'no'} | {record['kills']} "
+                        f"| {record['requests']} | {record['failed_requests']} | {per_kill:.1f} "
+                        f"| {record['users_completed']}/{record['users_created']} |")
+    times = ", ".join(f"{s:.2f}" for s in recovery)
+    return f"""## Lab: a replica kill, its way back, and what it costs users
+
+Return to service: SIGKILL to one of 2 replicas (Redis sessions, no load), until Envoy's `/readyz`
+health check routes to it again: the supervisor's {RESTART_DELAY:g} s restart delay, gunicorn's boot
+and Envoy's check (every 0.5 s). Measured {len(recovery)} times: {times} s (median
+{sorted(recovery)[len(recovery) // 2]:.2f} s).
+
+Failed requests per kill: `python -m lab demo`'s scenarios for {seconds:g} s each (Locust's arrival
+profile, {ARRIVAL_RATE:g} new users/s, {PAGE_LOADS} page loads each; SIGKILL every
+{chaos_interval(seconds):g} s).
+
+| scenario | retries | kills | requests | failed requests | failed per kill | users completed |
+|---|---|---|---|---|---|---|
+""" + "\n".join(rows)

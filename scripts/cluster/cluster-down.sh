@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Delete the demo cluster that cluster-up.sh created (and only that one).
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+source "$(dirname "$0")/lib.sh"
+
+case $CLUSTER in
+  minikube)
+    require_tools minikube
+    minikube delete --profile "$CLUSTER_NAME"
+    ;;
+  kind)
+    require_tools kind
+    kind delete cluster --name "$CLUSTER_NAME"
+    ;;
+  *) die "CLUSTER must be minikube or kind, not '$CLUSTER'" ;;
+esac

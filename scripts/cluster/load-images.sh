@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Load the images `make images` built (resilience-lab/CHART:appVersion, the charts' default image)
+# from the local Docker engine into the demo cluster's nodes.
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+source "$(dirname "$0")/lib.sh"
+
+case $CLUSTER in
+  minikube) require_tools minikube docker ;;
+  kind) require_tools kind docker ;;
+  *) die "CLUSTER must be minikube or kind, not '$CLUSTER'" ;;
+esac
+
+for chart in webgatos sqrt; do
+  version=$(sed -n 's/^appVersion: *"\{0,1\}\([^"]*\)"\{0,1\}$/\1/p' "charts/$chart/Chart.yaml")
+  image=resilience-lab/$chart:$version
+  docker image inspect "$image" >/dev/null 2>&1 ||
+    die "image $image is not in the local Docker engine: run 'make images IMAGE_ENGINE=docker' first"
+  step "loading $image into $CLUSTER cluster $CLUSTER_NAME"
+  case $CLUSTER in
+    minikube) minikube --profile "$CLUSTER_NAME" image load "$image" ;;
+    kind) kind load docker-image "$image" --name "$CLUSTER_NAME" ;;
+  esac
+done

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# probe.sh NAMESPACE URL COUNT [--session]: send COUNT requests to URL from a throwaway pod inside
+# the cluster (so a Service balances them as it would for any client) and summarise them: which
+# replicas answered, the status codes, latency. With --session the requests share one cookie
+# jar, as one browser would, and the summary counts the colors that user saw (1 = session kept).
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+source "$(dirname "$0")/lib.sh"
+
+[ $# -ge 3 ] || die "usage: probe.sh NAMESPACE URL COUNT [--session]"
+namespace=$1 url=$2 count=$3 mode=${4:-}
+case $count in '' | *[!0-9]*) die "COUNT must be a whole number, not '$count'" ;; esac
+pin_context
+in_demo "$namespace"
+
+# Runs in the pod (POSIX sh): one line per request: status|replica (X-Replica)|seconds|body;
+# status 000 means no answer (connection refused or reset, or 15 s without a response).
+# shellcheck disable=SC2016  # expanded by the pod's shell, not this one
+pod_script='
+jar=""; [ "$MODE" = --session ] && jar="-c /tmp/jar -b /tmp/jar"
+i=0
+while [ "$i" -lt "$COUNT" ]; do
+  curl -s --max-time 15 $jar -o /tmp/body -w "%{http_code}|%header{x-replica}|%{time_total}|" "$URL" || true
+  [ -n "$jar" ] && tr -d "\n" </tmp/body 2>/dev/null
+  echo
+  i=$((i + 1))
+done'
+
+step "$count requests to $url from inside namespace $namespace${mode:+ (one session)}"
+kubectl run "probe-$$" --namespace "$namespace" --image "${PROBE_IMAGE:-curlimages/curl:8.11.1}" \
+  --restart=Never --rm -i --quiet --pod-running-timeout=3m \
+  --labels=sidecar.istio.io/inject=false \
+  --env "URL=$url" --env "COUNT=$count" --env "MODE=$mode" \
+  --command -- sh -c "$pod_script" |
+  awk -F '|' '
+    NF >= 4 {
+      n++; status[$1]++; replica[($2 == "" ? "-" : $2)]++; t = $3 + 0; sum += t; if (t > max) max = t
+      if (match($0, /"color": *"#[0-9a-fA-F]+"/)) { c = substr($0, RSTART, RLENGTH); sub(/.*"#/, "#", c); sub(/"$/, "", c); if (!(c in color)) colors++; color[c]++ }
+    }
+    END {
+      if (n == 0) { print "no answers"; exit 1 }
+      printf "requests: %d   mean %.3fs   max %.3fs\n", n, sum / n, max
+      for (s in status) printf "  status %s: %d\n", s, status[s]
+      for (r in replica) printf "  replica %s: %d\n", r, replica[r]
+      if (colors) { printf "  colors seen by this session: %d\n", colors; for (c in color) printf "    %s: %d\n", c, color[c] }
+    }'

@@ -1,0 +1,172 @@
+"""The webgatos Flask application: a color per user session, kept in the configured store."""
+
+import hashlib
+import logging
+import random
+import secrets
+import socket
+import threading
+import time
+
+from flask import Flask, Response, g, jsonify, render_template, request, request_finished, session
+
+from webgatos import metrics
+from webgatos.colors import ColorWheel, text_color
+from webgatos.faults import FaultInputError, Faults
+from webgatos.settings import Settings
+from webgatos.stores import (
+    SESSION_COOKIE_NAME,
+    STORE_UNAVAILABLE_MESSAGE,
+    StoreUnavailable,
+    make_session_interface,
+)
+
+log = logging.getLogger(__name__)
+FAULTED_ENDPOINTS = frozenset({"index", "api_session"})
+
+
+class Lifecycle:
+    """Process state the gunicorn hooks change: draining starts at SIGTERM."""
+
+    def __init__(self):
+        self.draining = threading.Event()
+
+    def begin_drain(self) -> None:
+        self.draining.set()
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    settings = settings or Settings.from_env()
+    app = Flask(__name__)
+    app.config.update(
+        SECRET_KEY=settings.secret_key,
+        SESSION_COOKIE_NAME=SESSION_COOKIE_NAME,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        PERMANENT_SESSION_LIFETIME=settings.session_ttl_seconds,
+        SESSION_REFRESH_EACH_REQUEST=True,
+        MAX_CONTENT_LENGTH=16 * 1024,
+    )
+    app.json.sort_keys = False
+    app.session_interface = make_session_interface(
+        app, settings, on_store_error=lambda operation: metrics.STORE_ERRORS.labels(operation).inc())
+    colors = ColorWheel()
+    faults = Faults(settings.fault_error_rate, settings.fault_error_status, settings.fault_delay_seconds)
+    lifecycle = Lifecycle()
+    replica_ip = _own_ip()
+    app.extensions["webgatos"] = {"settings": settings, "faults": faults, "lifecycle": lifecycle}
+
+    def visit() -> dict:
+        """Count this visit in the user's session, giving a color to a new session."""
+        if getattr(session, "store_unavailable", False):
+            raise StoreUnavailable("session store read failed")
+        is_new = "color" not in session
+        if is_new:
+            session["color"] = colors.next()
+            metrics.SESSIONS_CREATED.inc()
+        session["visits"] = int(session.get("visits", 0)) + 1
+        return {
+            "color": session["color"],
+            "hostname": settings.replica_name,
+            "ip": replica_ip,
+            "store": settings.session_store,
+            "new": is_new,
+            "visits": session["visits"],
+            "session_id_hash": hashlib.sha256(session.sid.encode()).hexdigest()[:12],
+        }
+
+    @app.before_request
+    def start_request():
+        g.started_at = time.perf_counter()
+        if request.endpoint in FAULTED_ENDPOINTS:
+            delay, error_status = faults.draw()
+            if delay:
+                metrics.FAULTS_INJECTED.labels("delay").inc()
+                time.sleep(delay)
+            if error_status is not None:
+                metrics.FAULTS_INJECTED.labels("error").inc()
+                return Response(f"Injected fault ({error_status}).\n", status=error_status, mimetype="text/plain")
+        return None
+
+    @app.after_request
+    def common_headers(response: Response) -> Response:
+        response.headers["X-Replica"] = settings.replica_name
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "no-referrer")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        if request.path in ("/", "/api/session"):
+            response.headers["Cache-Control"] = "no-store"
+        return response
+
+    def record(sender, response: Response, **extra) -> None:
+        endpoint = request.url_rule.rule if request.url_rule else "unmatched"
+        metrics.REQUESTS.labels(endpoint, request.method, str(response.status_code)).inc()
+        started_at = g.get("started_at")
+        if started_at is not None:
+            metrics.LATENCY.labels(endpoint).observe(time.perf_counter() - started_at)
+
+    request_finished.connect(record, app, weak=False)
+
+    @app.errorhandler(StoreUnavailable)
+    def store_unavailable(error):
+        return Response(STORE_UNAVAILABLE_MESSAGE, status=503, mimetype="text/plain", headers={"Retry-After": "1"})
+
+    @app.errorhandler(500)
+    def internal_error(error):
+        return Response("Internal error.\n", status=500, mimetype="text/plain")
+
+    @app.get("/")
+    def index():
+        data = visit()
+        nonce = secrets.token_urlsafe(16)
+        html = render_template("index.html", **data, text_color=text_color(data["color"]),
+                               number=random.randint(0, 999_999), nonce=nonce)
+        response = Response(html, mimetype="text/html")
+        response.headers["Content-Security-Policy"] = (
+            f"default-src 'none'; img-src 'self'; style-src 'nonce-{nonce}'; "
+            "base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+        return response
+
+    @app.get("/api/session")
+    def api_session():
+        return jsonify(visit())
+
+    @app.get("/healthz")
+    def healthz():
+        return Response("ok\n", mimetype="text/plain")
+
+    @app.get("/readyz")
+    def readyz():
+        if lifecycle.draining.is_set():
+            return Response("draining\n", status=503, mimetype="text/plain")
+        try:
+            app.session_interface.ping()
+        except StoreUnavailable as error:
+            log.warning("readyz: session store unavailable: %s", error)
+            return Response("session store unavailable\n", status=503, mimetype="text/plain")
+        return Response("ready\n", mimetype="text/plain")
+
+    @app.get("/metrics")
+    def prometheus_metrics():
+        body, content_type = metrics.exposition(settings.prometheus_multiproc_dir)
+        return Response(body, content_type=content_type)
+
+    @app.get("/admin/faults")
+    def get_faults():
+        return jsonify(faults.snapshot())
+
+    @app.put("/admin/faults")
+    def put_faults():
+        try:
+            return jsonify(faults.update(request.get_json(silent=True)))
+        except FaultInputError as error:
+            return jsonify({"error": str(error)}), 400
+
+    return app
+
+
+def _own_ip() -> str:
+    try:
+        return socket.gethostbyname(socket.gethostname())
+    except OSError:
+        return "127.0.0.1"

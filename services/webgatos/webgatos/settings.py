@@ -1,0 +1,132 @@
+"""The one place that reads webgatos's environment. Everything else receives a `Settings`.
+
+A bad value raises `SettingsError` whose message is one line naming the variable and the
+accepted forms; the gunicorn config turns it into a clean exit at start-up.
+"""
+
+import os
+import re
+import secrets
+import socket
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+SESSION_STORES = ("memory", "redis", "hazelcast")
+_HOST_PORT = re.compile(r"^(?P<host>[A-Za-z0-9.\-]+|\[[0-9A-Fa-f:.]+\]):(?P<port>\d{1,5})$")
+
+
+class SettingsError(ValueError):
+    """A configuration variable has a bad value; str() is the one-line message."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    session_store: str = "memory"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    hazelcast_members: tuple[str, ...] = ("127.0.0.1:5701",)
+    hazelcast_cluster_name: str = "dev"
+    secret_key: str = field(default_factory=lambda: secrets.token_hex(32), repr=False)
+    session_ttl_seconds: int = 1800
+    store_timeout_seconds: float = 1.0
+    fault_error_rate: float = 0.0
+    fault_error_status: int = 503
+    fault_delay_seconds: float = 0.0
+    replica_name: str = field(default_factory=socket.gethostname)
+    port: int = 8080
+    shutdown_drain_seconds: float = 5.0
+    workers: int = 1
+    threads: int = 8
+    prometheus_multiproc_dir: str | None = None
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
+        env = os.environ if environ is None else environ
+        reader = _Reader(env)
+        store = reader.text("SESSION_STORE", "memory").lower()
+        if store not in SESSION_STORES:
+            raise SettingsError(f"SESSION_STORE={store!r} is not valid: use one of {', '.join(SESSION_STORES)}")
+        settings = cls(
+            session_store=store,
+            redis_url=_redis_url(reader.text("REDIS_URL", cls.redis_url)),
+            hazelcast_members=_hazelcast_members(reader.text("HAZELCAST_MEMBERS", "127.0.0.1:5701")),
+            hazelcast_cluster_name=reader.text("HAZELCAST_CLUSTER_NAME", cls.hazelcast_cluster_name),
+            secret_key=env.get("SECRET_KEY") or secrets.token_hex(32),
+            session_ttl_seconds=reader.integer("SESSION_TTL_SECONDS", cls.session_ttl_seconds, 1, 31 * 24 * 3600),
+            store_timeout_seconds=reader.number("STORE_TIMEOUT_SECONDS", cls.store_timeout_seconds, 0.05, 30.0),
+            fault_error_rate=reader.number("FAULT_ERROR_RATE", cls.fault_error_rate, 0.0, 1.0),
+            fault_error_status=reader.integer("FAULT_ERROR_STATUS", cls.fault_error_status, 500, 599),
+            fault_delay_seconds=reader.number("FAULT_DELAY_SECONDS", cls.fault_delay_seconds, 0.0, 60.0),
+            replica_name=env.get("REPLICA_NAME") or env.get("HOSTNAME") or socket.gethostname(),
+            port=reader.integer("PORT", cls.port, 1, 65535),
+            shutdown_drain_seconds=reader.number("SHUTDOWN_DRAIN_SECONDS", cls.shutdown_drain_seconds, 0.0, 300.0),
+            workers=reader.integer("WEB_CONCURRENCY", cls.workers, 1, 64),
+            threads=reader.integer("GUNICORN_THREADS", cls.threads, 1, 256),
+            prometheus_multiproc_dir=env.get("PROMETHEUS_MULTIPROC_DIR") or None,
+        )
+        settings.check_workers(settings.workers)
+        return settings
+
+    def check_workers(self, workers: int) -> None:
+        """The memory store lives in one process: several workers would each hold their own."""
+        if self.session_store == "memory" and workers > 1:
+            raise SettingsError(
+                f"WEB_CONCURRENCY={workers}: SESSION_STORE=memory keeps sessions inside one process, so it needs "
+                "exactly 1 worker (scale with GUNICORN_THREADS, or use SESSION_STORE=redis or hazelcast)")
+
+
+class _Reader:
+    def __init__(self, env: Mapping[str, str]):
+        self.env = env
+
+    def text(self, name: str, default: str) -> str:
+        value = self.env.get(name, "").strip()
+        return value or default
+
+    def _raw(self, name: str) -> str | None:
+        value = self.env.get(name, "").strip()
+        return value or None
+
+    def number(self, name: str, default: float, low: float, high: float) -> float:
+        raw = self._raw(name)
+        if raw is None:
+            return default
+        try:
+            value = float(raw)
+        except ValueError:
+            value = None
+        if value is None or not low <= value <= high:
+            raise SettingsError(f"{name}={raw!r} is not valid: use a number from {low:g} to {high:g}")
+        return value
+
+    def integer(self, name: str, default: int, low: int, high: int) -> int:
+        raw = self._raw(name)
+        if raw is None:
+            return default
+        if not re.fullmatch(r"\d+", raw) or not low <= int(raw) <= high:
+            raise SettingsError(f"{name}={raw!r} is not valid: use a whole number from {low} to {high}")
+        return int(raw)
+
+
+def _redis_url(url: str) -> str:
+    accepted = "use redis://[:password@]host:port/db or rediss://..."
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # raises ValueError when not a number in range
+    except ValueError:
+        raise SettingsError(f"REDIS_URL={url!r} is not valid: {accepted}") from None
+    path = parts.path.lstrip("/")
+    if (parts.scheme not in ("redis", "rediss") or not parts.hostname or port is None
+            or (path and not path.isdigit()) or parts.query or parts.fragment):
+        raise SettingsError(f"REDIS_URL={url!r} is not valid: {accepted}")
+    return url
+
+
+def _hazelcast_members(value: str) -> tuple[str, ...]:
+    members = tuple(member.strip() for member in value.split(","))
+    for member in members:
+        match = _HOST_PORT.match(member)
+        if not match or not 1 <= int(match["port"]) <= 65535:
+            raise SettingsError(f"HAZELCAST_MEMBERS={value!r} is not valid: use comma-separated host:port, "
+                                "e.g. 10.0.0.5:5701,hazelcast-1:5701")
+    return members

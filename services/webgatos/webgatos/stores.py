@@ -1,0 +1,199 @@
+"""Server-side session stores behind Flask-Session's interface: memory, Redis, Hazelcast.
+
+Every store call is bounded by `STORE_TIMEOUT_SECONDS`. A store that is down never turns into a
+500 or a hang: `open_session` marks the session as unavailable (the view answers 503) and a
+failed save turns the response into a 503. Only the paths in SESSION_PATHS touch the store, so
+probes, /metrics, /admin and static files never create a session nor wait for the store.
+"""
+
+import logging
+import warnings
+from datetime import timedelta
+
+import redis
+from cachelib import SimpleCache
+from flask import Flask, Request, Response
+from flask.sessions import SessionMixin
+from flask_session.base import ServerSideSession, ServerSideSessionInterface
+from flask_session.cachelib import CacheLibSessionInterface
+from flask_session.redis import RedisSessionInterface
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from webgatos.settings import Settings
+
+log = logging.getLogger(__name__)
+
+SESSION_PATHS = frozenset({"/", "/api/session"})
+SESSION_COOKIE_NAME = "webgatos_session"
+STORE_UNAVAILABLE_MESSAGE = "Session store unavailable, try again shortly.\n"
+HAZELCAST_MAP_NAME = "webgatos-sessions"
+
+
+class StoreUnavailable(Exception):
+    """The session store did not answer within STORE_TIMEOUT_SECONDS (or refused)."""
+
+
+class _ResilientSessions:
+    """Mixin for a Flask-Session interface: store errors become StoreUnavailable handling."""
+
+    store_errors: tuple[type[BaseException], ...] = (StoreUnavailable,)
+    on_store_error = staticmethod(lambda operation: None)
+
+    def open_session(self, app: Flask, request: Request) -> SessionMixin | None:
+        if request.path not in SESSION_PATHS:
+            return self.make_null_session(app)
+        try:
+            return super().open_session(app, request)
+        except self.store_errors as error:
+            self._log_failure("read", error)
+            session = self.session_class(sid=self._generate_sid(self.sid_length), permanent=self.permanent)
+            session.store_unavailable = True
+            return session
+
+    def save_session(self, app: Flask, session: ServerSideSession, response: Response) -> None:
+        if getattr(session, "store_unavailable", False) or response.status_code >= 500:
+            return
+        try:
+            super().save_session(app, session, response)
+        except self.store_errors as error:
+            self._log_failure("write", error)
+            store_unavailable_response(response)
+
+    def _log_failure(self, operation: str, error: BaseException) -> None:
+        self.on_store_error(operation)
+        log.warning("session store %s failed: %s: %s", operation, type(error).__name__, error)
+
+    def ping(self) -> None:
+        """Raise StoreUnavailable unless the store answers within the timeout (memory always does)."""
+
+    def close(self) -> None:
+        """Release the store's connections."""
+
+
+def store_unavailable_response(response: Response) -> Response:
+    """Turn `response` into the short 503 a client gets while the store is down."""
+    response.status_code = 503
+    response.set_data(STORE_UNAVAILABLE_MESSAGE)
+    response.mimetype = "text/plain"
+    response.headers["Retry-After"] = "1"
+    response.headers.pop("Set-Cookie", None)
+    return response
+
+
+class MemorySessions(_ResilientSessions, CacheLibSessionInterface):
+    """Sessions in this process's memory: the non-scalable variant of the talk."""
+
+
+class RedisSessions(_ResilientSessions, RedisSessionInterface):
+    store_errors = (StoreUnavailable, redis.RedisError)
+
+    def ping(self) -> None:
+        try:
+            self.client.ping()
+        except redis.RedisError as error:
+            raise StoreUnavailable(f"{type(error).__name__}: {error}") from error
+
+    def close(self) -> None:
+        self.client.close()
+
+
+class HazelcastSessions(_ResilientSessions, ServerSideSessionInterface):
+    """Sessions in a Hazelcast map, one entry per session with the session TTL.
+
+    The client starts asynchronously and reconnects in the background (ReconnectMode.ASYNC): while
+    the cluster is unreachable every call fails at once with ClientOfflineError instead of
+    blocking, and every invocation is bounded by the store timeout.
+    """
+
+    session_class = ServerSideSession
+    ttl = True
+
+    def __init__(self, app: Flask, settings: Settings, **kwargs):
+        import hazelcast
+        from hazelcast.config import ReconnectMode
+
+        self.client = hazelcast.HazelcastClient(
+            cluster_members=list(settings.hazelcast_members),
+            cluster_name=settings.hazelcast_cluster_name,
+            async_start=True,
+            reconnect_mode=ReconnectMode.ASYNC,
+            cluster_connect_timeout=-1,  # keep trying in the background: the app recovers by itself
+            connection_timeout=settings.store_timeout_seconds,
+            invocation_timeout=settings.store_timeout_seconds,
+            retry_max_backoff=2.0,
+            statistics_enabled=False,
+        )
+        self._sessions = None
+        super().__init__(app, **kwargs)
+
+    @property
+    def sessions(self):
+        """The map proxy, made on first use: making it needs the cluster, start-up must not."""
+        if self._sessions is None:
+            try:
+                self._sessions = self.client.get_map(HAZELCAST_MAP_NAME)
+            except Exception as error:  # ClientOfflineError while the client is not connected yet
+                raise StoreUnavailable(f"{type(error).__name__}: {error}") from error
+        return self._sessions
+
+    @staticmethod
+    def _call(future):
+        """The result of a client call; the client's invocation timeout bounds the wait."""
+        try:
+            return future.result()
+        except Exception as error:  # HazelcastError, ClientOfflineError, OperationTimeoutError, ...
+            raise StoreUnavailable(f"{type(error).__name__}: {error}") from error
+
+    def _retrieve_session_data(self, store_id: str) -> dict | None:
+        data = self._call(self.sessions.get(store_id))
+        return None if data is None else self.serializer.decode(bytes(data))
+
+    def _delete_session(self, store_id: str) -> None:
+        self._call(self.sessions.delete(store_id))
+
+    def _upsert_session(self, session_lifetime: timedelta, session: ServerSideSession, store_id: str) -> None:
+        ttl = int(session_lifetime.total_seconds())
+        # bytearray is a Hazelcast native type (byte[]); bytes would go through pickle.
+        self._call(self.sessions.set(store_id, bytearray(self.serializer.encode(session)), ttl=ttl))
+
+    def ping(self) -> None:
+        if not self.client.lifecycle_service.is_running():
+            raise StoreUnavailable("Hazelcast client is shut down")
+        self._call(self.sessions.contains_key("readyz"))
+
+    def close(self) -> None:
+        self.client.shutdown()
+
+
+def make_session_interface(app: Flask, settings: Settings, on_store_error) -> _ResilientSessions:
+    """The session interface for `settings.session_store`; the cookie holds a signed opaque id."""
+    common = {"key_prefix": "session:", "use_signer": True, "permanent": True, "sid_length": 32,
+              "serialization_format": "msgpack"}
+    with warnings.catch_warnings():
+        # Flask-Session 0.8 deprecates use_signer; we keep it so SECRET_KEY signs the id and a
+        # tampered cookie is rejected before any store lookup.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        if settings.session_store == "memory":
+            interface = MemorySessions(app, client=SimpleCache(threshold=100_000,
+                                                               default_timeout=settings.session_ttl_seconds),
+                                       **common)
+        elif settings.session_store == "redis":
+            interface = RedisSessions(app, client=_redis_client(settings), **common)
+        else:
+            interface = HazelcastSessions(app, settings, **common)
+    interface.on_store_error = on_store_error
+    return interface
+
+
+def _redis_client(settings: Settings) -> redis.Redis:
+    # No retries and short socket timeouts: a dead Redis costs one bounded attempt, never a hang.
+    return redis.Redis.from_url(
+        settings.redis_url,
+        socket_timeout=settings.store_timeout_seconds,
+        socket_connect_timeout=settings.store_timeout_seconds,
+        retry=Retry(NoBackoff(), 0),
+        health_check_interval=30,
+        max_connections=64,
+    )
+

@@ -1,0 +1,110 @@
+"""The scripts the `helm test` hooks run, taken from the rendered Pods, against real gunicorn
+replicas of the apps behind a real balancer (Envoy, as the Service would be): the session check
+passes on a shared store, sees the memory store lose sessions across replicas, and fails with a
+reason when nothing answers. The probe paths of the rendered Deployments answer 200."""
+
+import json
+import re
+import subprocess
+import sys
+import urllib.request
+
+import chartlib
+import pytest
+
+from lab import envoy
+from lab.procs import LOOPBACK, free_port, http_status, wait_until
+
+SCRIPT_TIMEOUT_SECONDS = 60
+
+
+def hook_pod(scenario: chartlib.Scenario) -> dict:
+    return next(doc for doc in chartlib.render(scenario) if chartlib.is_hook(doc))
+
+
+def run_hook(pod: dict, url: str) -> subprocess.CompletedProcess:
+    """Run the hook container's command here, with its environment but the local app's URL."""
+    container = pod["spec"]["containers"][0]
+    assert container["command"] == ["python", "-c"]
+    env = {item["name"]: item["value"] for item in container["env"]}
+    url_variable = next(name for name in env if name.endswith("_URL"))
+    env[url_variable] = url
+    return subprocess.run([sys.executable, "-c", container["args"][0]], env=env, capture_output=True, text=True,
+                          timeout=SCRIPT_TIMEOUT_SECONDS, stdin=subprocess.DEVNULL)
+
+
+def probe_paths(scenario: chartlib.Scenario) -> list[str]:
+    deployment = chartlib.find(chartlib.render(scenario), "Deployment", f"{chartlib.RELEASE}-{scenario.chart}")
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    return [container[probe]["httpGet"]["path"] for probe in ("startupProbe", "livenessProbe", "readinessProbe")]
+
+
+def behind_a_balancer(procs, tmp_path, urls: list[str]) -> str:
+    """Envoy (the lab's mesh, rendered from the chart's values) round-robins over `urls`, as the
+    Service would; returns its URL once every replica passed Envoy's /readyz health check."""
+    listen_port, admin_port = free_port(), free_port()
+    upstreams = [(LOOPBACK, int(url.rsplit(":", 1)[1])) for url in urls]
+    bootstrap = envoy.render_bootstrap(envoy.load_scenario("no-retries"), listen_port=listen_port,
+                                       admin_port=admin_port, upstreams=upstreams)
+    config = tmp_path / "envoy.json"
+    config.write_text(json.dumps(bootstrap))
+    proxy = procs.envoy(config, admin_port)
+
+    def all_healthy() -> bool:
+        try:
+            with urllib.request.urlopen(f"http://{LOOPBACK}:{admin_port}/clusters", timeout=2) as response:
+                return response.read().decode().count("health_flags::healthy") == len(urls)
+        except OSError:
+            return False
+
+    wait_until(all_healthy, 30, "every replica healthy in Envoy", proc=proxy)
+    return f"http://{LOOPBACK}:{listen_port}"
+
+
+def test_webgatos_session_check_passes_on_a_shared_store_across_replicas(start_webgatos, procs, tmp_path):
+    values_file = chartlib.CHARTS_DIR / "webgatos" / "ci" / "redis-values.yaml"
+    scenario = chartlib.Scenario("webgatos", "ci/redis-values", (values_file,))
+    urls = start_webgatos("redis", replicas=2, SHUTDOWN_DRAIN_SECONDS="0")
+    result = run_hook(hook_pod(scenario), behind_a_balancer(procs, tmp_path, urls))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.startswith("OK: 6 requests, store redis")
+    assert result.stdout.rstrip().endswith("replicas seen: webgatos-0, webgatos-1")
+    for path in probe_paths(scenario):
+        assert http_status(urls[0] + path, timeout=5) == 200, path
+
+
+def test_webgatos_session_check_on_memory_replicas_expects_the_color_to_change(start_webgatos, procs, tmp_path):
+    values_file = chartlib.CHARTS_DIR / "webgatos" / "ci" / "memory-2-replicas-values.yaml"
+    pod = hook_pod(chartlib.Scenario("webgatos", "ci/memory-2-replicas-values", (values_file,)))
+    service_url = behind_a_balancer(procs, tmp_path, start_webgatos("memory", replicas=2, SHUTDOWN_DRAIN_SECONDS="0"))
+    result = run_hook(pod, service_url)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "store memory" in result.stdout and "webgatos-0, webgatos-1" in result.stdout
+    # The same replicas fail the shared-store check: sessions do not survive a change of replica.
+    for item in pod["spec"]["containers"][0]["env"]:
+        if item["name"] == "EXPECT_SHARED_SESSIONS":
+            item["value"] = "true"
+    result = run_hook(pod, service_url)
+    assert result.returncode == 1
+    # Each Envoy worker alternates between the two replicas, so 6 requests always reach both.
+    assert re.match(r"FAIL: request \d lost the session \(store memory\)", result.stdout), result.stdout
+
+
+@pytest.mark.parametrize("chart", chartlib.CHART_NAMES)
+def test_hook_fails_with_a_reason_when_nothing_answers(chart):
+    url = f"http://{LOOPBACK}:{free_port()}"
+    result = run_hook(hook_pod(chartlib.Scenario(chart, "defaults")), url)
+    assert result.returncode == 1
+    assert result.stdout.startswith("FAIL: ") and url in result.stdout
+
+
+def test_sqrt_check_passes_on_the_real_app(procs):
+    scenario = chartlib.Scenario("sqrt", "defaults")
+    port = free_port()
+    procs.gunicorn("sqrt:create_app()", port, {"SQRT_MAX_ITERATIONS": "100000", "SHUTDOWN_DRAIN_SECONDS": "0"},
+                   name="sqrt", config=chartlib.REPO_ROOT / "services" / "sqrt" / "gunicorn.conf.py")
+    url = f"http://{LOOPBACK}:{port}"
+    result = run_hook(hook_pod(scenario), url)
+    assert result.returncode == 0, result.stdout + result.stderr
+    for path in probe_paths(scenario):
+        assert http_status(url + path, timeout=5) == 200, path
