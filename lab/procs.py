@@ -245,9 +245,13 @@ def hazelcast_health(port: int) -> dict | None:
 
 
 def wait_hazelcast_ready(port: int, timeout: float, proc: Proc | None = None, cluster_size: int = 1) -> float:
+    """Wait until the member is ACTIVE in a cluster of `cluster_size` that is also safe (no partition
+    migration under way): a cluster that has just formed still moves partitions to the new member,
+    and short-TTL entries written meanwhile were seen to vanish."""
     def ready() -> bool:
         health = hazelcast_health(port)
         return bool(health and health.get("nodeState") == "ACTIVE"
-                    and health.get("clusterSize", 0) >= cluster_size)
+                    and health.get("clusterSize", 0) >= cluster_size
+                    and health.get("clusterSafe") is True and health.get("migrationQueueSize") == 0)
     return wait_until(ready, timeout, f"Hazelcast member on port {port} (cluster size {cluster_size})",
                       interval=0.2, proc=proc)

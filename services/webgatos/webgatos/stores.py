@@ -7,6 +7,7 @@ probes, /metrics, /admin and static files never create a session nor wait for th
 """
 
 import logging
+import threading
 import warnings
 from datetime import timedelta
 
@@ -123,7 +124,12 @@ class HazelcastSessions(_ResilientSessions, ServerSideSessionInterface):
             invocation_timeout=settings.store_timeout_seconds,
             retry_max_backoff=2.0,
             statistics_enabled=False,
+            # Backup acks go member to member: sent to the client, an ack is lost while the client
+            # has no connection yet to the backup's member, and each write then waits out the
+            # 5 s backup timeout (seen on the first writes after start-up).
+            backup_ack_to_client_enabled=False,
         )
+        self.timeout = settings.store_timeout_seconds
         self._sessions = None
         super().__init__(app, **kwargs)
 
@@ -137,9 +143,13 @@ class HazelcastSessions(_ResilientSessions, ServerSideSessionInterface):
                 raise StoreUnavailable(f"{type(error).__name__}: {error}") from error
         return self._sessions
 
-    @staticmethod
-    def _call(future):
-        """The result of a client call; the client's invocation timeout bounds the wait."""
+    def _call(self, future):
+        """The result of a client call within the store timeout. The client's invocation timeout
+        bounds retries only: a call already sent on a live connection would wait for ever."""
+        done = threading.Event()
+        future.add_done_callback(lambda _: done.set())
+        if not done.wait(self.timeout):
+            raise StoreUnavailable(f"no answer from Hazelcast within {self.timeout:g}s")
         try:
             return future.result()
         except Exception as error:  # HazelcastError, ClientOfflineError, OperationTimeoutError, ...
