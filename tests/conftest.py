@@ -49,6 +49,17 @@ def require_hazelcast():
         pytest.skip(str(missing))
 
 
+def require_browser():
+    """Chromium and Playwright, or a skip naming what to run (a failure in CI)."""
+    try:
+        binaries.chromium()
+        import playwright.sync_api  # noqa: F401
+    except (binaries.MissingBinary, ImportError) as missing:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(f"{missing} (run `make browser`)")
+
+
 @pytest.fixture(scope="session")
 def hazelcast_members(session_procs):
     """A real two-member Hazelcast cluster for the session: (members string, cluster name)."""

@@ -20,6 +20,7 @@ import kubernetes_validate.utils
 import yaml
 
 from lab import binaries
+from lab.envoy import deep_merge
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CHARTS_DIR = REPO_ROOT / "charts"
@@ -112,18 +113,8 @@ def chart_values(scenario: Scenario) -> dict:
     """The chart's defaults merged with the scenario's values files, as Helm merges them."""
     values = yaml.safe_load((scenario.chart_dir / "values.yaml").read_text())
     for values_file in scenario.values_files:
-        values = merge_values(values, yaml.safe_load(values_file.read_text()) or {})
+        values = deep_merge(values, yaml.safe_load(values_file.read_text()) or {})
     return values
-
-
-def merge_values(base: dict, overlay: dict) -> dict:
-    merged = copy.deepcopy(base)
-    for key, value in overlay.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = merge_values(merged[key], value)
-        else:
-            merged[key] = copy.deepcopy(value)
-    return merged
 
 
 def is_istio(doc: dict) -> bool:

@@ -7,6 +7,8 @@ import jsonschema
 import pytest
 import yaml
 
+from lab.envoy import deep_merge
+
 
 def rendering_error(chart: str, *assignments: str) -> str:
     args = [str(chartlib.CHARTS_DIR / chart)]
@@ -77,7 +79,7 @@ def test_python_jsonschema_agrees_with_helm_on_every_scenario(chart):
     for scenario in (s for s in chartlib.scenarios() if s.chart == chart):
         errors = [error.message for error in validator.iter_errors(chartlib.chart_values(scenario))]
         assert not errors, f"{scenario.id}: {errors}"
-    bad = chartlib.merge_values(chartlib.chart_values(chartlib.Scenario(chart, "defaults")), {"unknownKey": 1})
+    bad = deep_merge(chartlib.chart_values(chartlib.Scenario(chart, "defaults")), {"unknownKey": 1})
     assert not validator.is_valid(bad)
 
 

@@ -15,7 +15,6 @@ the first and last load land in test-artifacts/browser/ when a test fails.
 """
 
 import json
-import os
 import shutil
 import socket
 from contextlib import contextmanager
@@ -24,8 +23,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from lab import binaries
 from lab.procs import LOOPBACK, free_port, wait_until
+from tests.conftest import require_browser
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO_ROOT / "test-artifacts" / "browser"
@@ -37,14 +36,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
 
 @pytest.fixture(scope="module", autouse=True)
 def browser_available():
-    """Chromium and Playwright, or a skip naming what to run (a failure in CI)."""
-    try:
-        binaries.chromium()
-        import playwright.sync_api  # noqa: F401
-    except (binaries.MissingBinary, ImportError) as missing:
-        if os.environ.get("CI"):
-            raise
-        pytest.skip(f"{missing} (run `make browser`)")
+    require_browser()
 
 
 @pytest.fixture(autouse=True)

@@ -2,16 +2,15 @@
 whose painted color differs from the one it declares, and that asks another host for something,
 is reported as such. The page is served on loopback by a throwaway HTTP server in a thread."""
 
-import os
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import psutil
 import pytest
 
-from lab import binaries
 from lab.browser import contrast_ratio, walk_colors
 from lab.procs import LOOPBACK
+from tests.conftest import require_browser
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(120)]
 
@@ -57,14 +56,7 @@ def test_contrast_ratio_follows_wcag():
 
 
 def test_walk_reports_what_a_person_would_see_on_a_bad_page(bad_page_url, tmp_path):
-    try:
-        binaries.chromium()
-        import playwright.sync_api  # noqa: F401
-    except (binaries.MissingBinary, ImportError) as missing:
-        if os.environ.get("CI"):
-            raise
-        pytest.skip(f"{missing} (run `make browser`)")
-
+    require_browser()
     result = walk_colors(bad_page_url, loads=1, screenshot_dir=tmp_path, label="bad")
 
     [load] = result.loads
