@@ -1,4 +1,5 @@
-"""Where the lab finds its external programs: redis-server, java + the Hazelcast jar, envoy, helm.
+"""Where the lab finds its external programs: redis-server, java + the Hazelcast jar, envoy, helm,
+and the control plane built by `make control-plane` (kube-apiserver, etcd, istiod, ...).
 
 Each lookup honours an environment override first (set by the Makefile), then the usual place,
 and raises MissingBinary with what to run when nothing is found.
@@ -70,3 +71,43 @@ def chromium() -> str:
     if not found:
         raise MissingBinary("chromium not found: run `make browser` (installs Debian's chromium)")
     return found
+
+
+CONTROL_PLANE_VERSIONS = REPO_ROOT / "tools" / "controlplane" / "versions.env"
+CONTROL_PLANE_CACHE = REPO_ROOT / ".cache" / "controlplane"
+# Which part of tools/controlplane/build.sh builds each program.
+CONTROL_PLANE_PARTS = {"kube-apiserver": "kube", "kube-controller-manager": "kube", "kube-scheduler": "kube",
+                       "kubectl": "kube", "etcd": "etcd", "pilot-discovery": "istio", "pilot-agent": "istio",
+                       "istioctl": "istio"}
+
+
+def control_plane_versions() -> dict[str, str]:
+    """KUBE_VERSION, ETCD_VERSION, ISTIO_VERSION from tools/controlplane/versions.env."""
+    versions = {}
+    for line in CONTROL_PLANE_VERSIONS.read_text().splitlines():
+        key, sep, value = line.partition("=")
+        if sep and not key.startswith("#"):
+            versions[key.strip()] = value.strip()
+    return versions
+
+
+def control_plane_dir(part: str) -> Path:
+    """.cache/controlplane/PART-VERSION, where build.sh puts part kube, etcd or istio."""
+    return CONTROL_PLANE_CACHE / f"{part}-{control_plane_versions()[f'{part.upper()}_VERSION']}"
+
+
+def control_plane(program: str) -> str:
+    """A control-plane program at the pinned version, e.g. control_plane("kube-apiserver")."""
+    found = _first_existing(control_plane_dir(CONTROL_PLANE_PARTS[program]) / program)
+    if not found:
+        raise MissingBinary(f"{program} not found: run `make control-plane` (builds it from Go modules into "
+                            f"{CONTROL_PLANE_CACHE.relative_to(REPO_ROOT)}/)")
+    return found
+
+
+def istio_file(name: str) -> str:
+    """A file build.sh copies from the pinned Istio source (crd-all.gen.yaml, envoy_bootstrap.json)."""
+    path = control_plane_dir("istio") / name
+    if not path.is_file():
+        raise MissingBinary(f"{name} not found: run `make control-plane`")
+    return str(path)

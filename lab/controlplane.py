@@ -1,0 +1,320 @@
+"""A real Kubernetes control plane on loopback: etcd, kube-apiserver, kube-controller-manager and
+kube-scheduler, built from the pinned Go modules (`make control-plane`, versions in
+tools/controlplane/versions.env).
+
+    with ProcessGroup(log_dir) as group:
+        plane = ControlPlane(workdir, group).start()   # certs, etcd, API server, controllers
+        plane.kubectl("apply", "--server-side", "-f", path)
+
+The API server authorizes with RBAC, admits with PodSecurity (every namespace defaults to
+`restricted`; the label on a namespace still decides) and signs ServiceAccount tokens, so a
+token from `plane.service_account_token(...)` carries exactly the rights its Role grants. There
+is no kubelet and no container runtime: Pods are created and scheduled but run only where the lab
+runs them itself (lab/node.py).
+"""
+
+import datetime
+import ipaddress
+import json
+import os
+import ssl
+import subprocess
+import urllib.error
+import urllib.request
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from lab import binaries
+from lab.procs import LOOPBACK, ProcessGroup, free_port, wait_until
+
+SERVICE_CIDR = "10.96.0.0/16"
+CLUSTER_DOMAIN = "cluster.local"
+SERVICE_ACCOUNT_ISSUER = f"https://kubernetes.default.svc.{CLUSTER_DOMAIN}"
+# Every namespace enforces `restricted` unless its own labels say otherwise; kube-system is exempt
+# as on any cluster (nothing runs there, but the controllers create objects in it).
+POD_SECURITY_DEFAULTS = {"enforce": "restricted", "enforce-version": "latest", "audit": "restricted",
+                         "audit-version": "latest", "warn": "restricted", "warn-version": "latest"}
+RESTRICTED_LABELS = {f"pod-security.kubernetes.io/{key}": value for key, value in POD_SECURITY_DEFAULTS.items()}
+
+
+class ControlPlaneError(RuntimeError):
+    """A control-plane component did not start or a kubectl call failed; the message has its log."""
+
+
+def _pem_key(key) -> bytes:
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption())
+
+
+def _pem_cert(cert) -> bytes:
+    return cert.public_bytes(serialization.Encoding.PEM)
+
+
+@dataclass(frozen=True)
+class Credential:
+    cert: Path
+    key: Path
+
+
+class CertificateAuthority:
+    """A throwaway CA for one control plane; every certificate lives as long as the run."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        folder.mkdir(parents=True, exist_ok=True)
+        self.key = ec.generate_private_key(ec.SECP256R1())
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "resilience-lab-ca")])
+        now = datetime.datetime.now(datetime.UTC)
+        self.cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+                     .public_key(self.key.public_key()).serial_number(x509.random_serial_number())
+                     .not_valid_before(now - datetime.timedelta(minutes=5))
+                     .not_valid_after(now + datetime.timedelta(days=2))
+                     .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+                     .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
+                                                  content_commitment=False, key_encipherment=False,
+                                                  data_encipherment=False, key_agreement=False,
+                                                  encipher_only=False, decipher_only=False), critical=True)
+                     .sign(self.key, hashes.SHA256()))
+        self.cert_path = folder / "ca.crt"
+        self.cert_path.write_bytes(_pem_cert(self.cert))
+        (folder / "ca.key").write_bytes(_pem_key(self.key))
+
+    def issue(self, name: str, common_name: str, organizations: Sequence[str] = (), *,
+              server_names: Sequence[str] = (), client: bool = True) -> Credential:
+        key = ec.generate_private_key(ec.SECP256R1())
+        subject = [x509.NameAttribute(NameOID.COMMON_NAME, common_name)]
+        subject += [x509.NameAttribute(NameOID.ORGANIZATION_NAME, org) for org in organizations]
+        usages = [ExtendedKeyUsageOID.CLIENT_AUTH] if client else []
+        now = datetime.datetime.now(datetime.UTC)
+        builder = (x509.CertificateBuilder().subject_name(x509.Name(subject)).issuer_name(self.cert.subject)
+                   .public_key(key.public_key()).serial_number(x509.random_serial_number())
+                   .not_valid_before(now - datetime.timedelta(minutes=5))
+                   .not_valid_after(now + datetime.timedelta(days=2)))
+        if server_names:
+            usages.append(ExtendedKeyUsageOID.SERVER_AUTH)
+            alt_names = []
+            for entry in server_names:
+                try:
+                    alt_names.append(x509.IPAddress(ipaddress.ip_address(entry)))
+                except ValueError:
+                    alt_names.append(x509.DNSName(entry))
+            builder = builder.add_extension(x509.SubjectAlternativeName(alt_names), critical=False)
+        cert = builder.add_extension(x509.ExtendedKeyUsage(usages), critical=False).sign(self.key, hashes.SHA256())
+        credential = Credential(self.folder / f"{name}.crt", self.folder / f"{name}.key")
+        credential.cert.write_bytes(_pem_cert(cert))
+        credential.key.write_bytes(_pem_key(key))
+        credential.key.chmod(0o600)
+        return credential
+
+
+def write_kubeconfig(path: Path, server: str, ca_path: Path, *, user: str, credential: Credential | None = None,
+                     token: str | None = None, namespace: str | None = None) -> Path:
+    """A one-context kubeconfig (context `lab`) for a client certificate or a bearer token."""
+    user_entry = ({"client-certificate": str(credential.cert), "client-key": str(credential.key)}
+                  if credential is not None else {"token": token})
+    context = {"cluster": "lab", "user": user, **({"namespace": namespace} if namespace else {})}
+    config = {"apiVersion": "v1", "kind": "Config", "current-context": "lab",
+              "clusters": [{"name": "lab", "cluster": {"server": server, "certificate-authority": str(ca_path)}}],
+              "users": [{"name": user, "user": user_entry}],
+              "contexts": [{"name": "lab", "context": context}]}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    path.chmod(0o600)
+    return path
+
+
+class ControlPlane:
+    """etcd + kube-apiserver + kube-controller-manager + kube-scheduler, started through `group`
+    (so they die with it) with state under `workdir`."""
+
+    def __init__(self, workdir: str | Path, group: ProcessGroup, *, controller_args: Sequence[str] = ()):
+        self.workdir = Path(workdir)
+        self.group = group
+        self.controller_args = list(controller_args)
+        self.api_port = free_port()
+        self.url = f"https://{LOOPBACK}:{self.api_port}"
+        self.pki = self.workdir / "pki"
+        self.admin_kubeconfig = self.workdir / "admin.kubeconfig"
+
+    # Life cycle
+
+    def start(self, timeout: float = 120.0) -> "ControlPlane":
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.ca = CertificateAuthority(self.pki)
+        serving = self.ca.issue("apiserver", "kube-apiserver", server_names=[
+            LOOPBACK, "localhost", str(next(ipaddress.ip_network(SERVICE_CIDR).hosts())),
+            "kubernetes", "kubernetes.default", "kubernetes.default.svc", f"kubernetes.default.svc.{CLUSTER_DOMAIN}"],
+            client=False)
+        self.admin = self.ca.issue("admin", "lab-admin", ["system:masters"])
+        sa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        (self.pki / "sa.key").write_bytes(_pem_key(sa_key))
+        (self.pki / "sa.pub").write_bytes(sa_key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+        write_kubeconfig(self.admin_kubeconfig, self.url, self.ca.cert_path, user="lab-admin", credential=self.admin)
+
+        etcd_url = self._start_etcd(timeout)
+        self._start_apiserver(etcd_url, serving, timeout)
+        self._start_controller_manager(timeout)
+        self._start_scheduler(timeout)
+        return self
+
+    def _start_etcd(self, timeout: float) -> str:
+        client_port, peer_port = free_port(), free_port()
+        client, peer = f"http://{LOOPBACK}:{client_port}", f"http://{LOOPBACK}:{peer_port}"
+        proc = self.group.start("etcd", [
+            binaries.control_plane("etcd"), "--name", "lab", "--data-dir", str(self.workdir / "etcd"),
+            "--listen-client-urls", client, "--advertise-client-urls", client,
+            "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
+            "--initial-cluster", f"lab={peer}", "--listen-metrics-urls", f"http://{LOOPBACK}:{free_port()}",
+            # A throwaway store: durability buys nothing here, and fsync on a loaded disk stalls the API.
+            "--unsafe-no-fsync", "--log-level", "warn"])
+        wait_until(lambda: _http_ok(f"{client}/health"), timeout, f"etcd at {client}", interval=0.1, proc=proc)
+        return client
+
+    def _start_apiserver(self, etcd_url: str, serving: Credential, timeout: float) -> None:
+        admission = self.workdir / "admission.yaml"
+        admission.write_text(yaml.safe_dump({
+            "apiVersion": "apiserver.config.k8s.io/v1", "kind": "AdmissionConfiguration",
+            "plugins": [{"name": "PodSecurity", "configuration": {
+                "apiVersion": "pod-security.admission.config.k8s.io/v1", "kind": "PodSecurityConfiguration",
+                "defaults": POD_SECURITY_DEFAULTS,
+                "exemptions": {"usernames": [], "runtimeClasses": [], "namespaces": ["kube-system"]}}}]}))
+        proc = self.group.start("kube-apiserver", [
+            binaries.control_plane("kube-apiserver"),
+            "--etcd-servers", etcd_url,
+            "--bind-address", LOOPBACK, "--advertise-address", LOOPBACK, "--secure-port", str(self.api_port),
+            "--tls-cert-file", str(serving.cert), "--tls-private-key-file", str(serving.key),
+            "--client-ca-file", str(self.ca.cert_path),
+            "--authorization-mode", "RBAC",
+            "--admission-control-config-file", str(admission),
+            "--service-account-issuer", SERVICE_ACCOUNT_ISSUER,
+            "--service-account-key-file", str(self.pki / "sa.pub"),
+            "--service-account-signing-key-file", str(self.pki / "sa.key"),
+            "--service-cluster-ip-range", SERVICE_CIDR,
+            # The default reconciler would publish 127.0.0.1 as the `kubernetes` Service's endpoint,
+            # which EndpointSlice validation refuses (loopback); nothing in the lab needs it.
+            "--endpoint-reconciler-type", "none",
+            "--cert-dir", str(self.workdir / "apiserver-certs"),
+            "--profiling=false", "--v=1"])
+        wait_until(lambda: self._api_ready(), timeout, f"kube-apiserver at {self.url}/readyz", interval=0.2, proc=proc)
+
+    def _component_kubeconfig(self, name: str, user: str) -> Path:
+        credential = self.ca.issue(name, user)
+        return write_kubeconfig(self.workdir / f"{name}.kubeconfig", self.url, self.ca.cert_path, user=user,
+                                credential=credential)
+
+    def _start_controller_manager(self, timeout: float) -> None:
+        kubeconfig = self._component_kubeconfig("controller-manager", "system:kube-controller-manager")
+        port = free_port()
+        proc = self.group.start("kube-controller-manager", [
+            binaries.control_plane("kube-controller-manager"),
+            "--kubeconfig", str(kubeconfig), "--authentication-kubeconfig", str(kubeconfig),
+            "--authorization-kubeconfig", str(kubeconfig),
+            "--bind-address", LOOPBACK, "--secure-port", str(port), "--leader-elect=false",
+            # Each controller acts with its own ServiceAccount, so RBAC is exercised as on a cluster.
+            "--use-service-account-credentials",
+            "--service-account-private-key-file", str(self.pki / "sa.key"),
+            "--root-ca-file", str(self.ca.cert_path),
+            "--cluster-signing-cert-file", str(self.ca.cert_path), "--cluster-signing-key-file",
+            str(self.pki / "ca.key"), "--v=1", *self.controller_args])
+        wait_until(lambda: _https_ok(f"https://{LOOPBACK}:{port}/healthz"), timeout,
+                   "kube-controller-manager /healthz", interval=0.2, proc=proc)
+
+    def _start_scheduler(self, timeout: float) -> None:
+        kubeconfig = self._component_kubeconfig("scheduler", "system:kube-scheduler")
+        port = free_port()
+        proc = self.group.start("kube-scheduler", [
+            binaries.control_plane("kube-scheduler"),
+            "--kubeconfig", str(kubeconfig), "--authentication-kubeconfig", str(kubeconfig),
+            "--authorization-kubeconfig", str(kubeconfig),
+            "--bind-address", LOOPBACK, "--secure-port", str(port), "--leader-elect=false", "--v=1"])
+        wait_until(lambda: _https_ok(f"https://{LOOPBACK}:{port}/healthz"), timeout,
+                   "kube-scheduler /healthz", interval=0.2, proc=proc)
+
+    def _api_ready(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"{self.url}/readyz", timeout=2, context=self.ssl_context()) as response:
+                return response.status == 200
+        except (OSError, urllib.error.URLError):
+            return False
+
+    # Clients
+
+    def ssl_context(self) -> ssl.SSLContext:
+        context = ssl.create_default_context(cafile=str(self.ca.cert_path))
+        context.load_cert_chain(str(self.admin.cert), str(self.admin.key))
+        return context
+
+    def env(self, kubeconfig: Path | None = None) -> dict[str, str]:
+        """Environment for kubectl, helm, istioctl and the chaos tool: this server only."""
+        return {**os.environ, "KUBECONFIG": str(kubeconfig or self.admin_kubeconfig)}
+
+    def kubectl(self, *args: str, kubeconfig: Path | None = None, input_text: str | None = None,
+                check: bool = True, timeout: float = 120.0) -> subprocess.CompletedProcess:
+        result = subprocess.run([binaries.control_plane("kubectl"), *args], capture_output=True, text=True,
+                                input=input_text, env=self.env(kubeconfig), timeout=timeout,
+                                stdin=None if input_text is not None else subprocess.DEVNULL)
+        if check and result.returncode != 0:
+            raise ControlPlaneError(f"kubectl {' '.join(args)} exited {result.returncode}:\n"
+                                    f"{result.stderr}{result.stdout}")
+        return result
+
+    def get(self, *args: str, kubeconfig: Path | None = None) -> dict:
+        return json.loads(self.kubectl("get", *args, "-o", "json", kubeconfig=kubeconfig).stdout)
+
+    def api_client(self, kubeconfig: Path | None = None):
+        """An official-client ApiClient for the admin, or for another kubeconfig."""
+        from kubernetes import config
+        return config.new_client_from_config(config_file=str(kubeconfig or self.admin_kubeconfig))
+
+    def create_namespace(self, name: str, labels: dict[str, str] | None = None) -> None:
+        """A namespace labelled to enforce PodSecurity `restricted` (plus `labels`)."""
+        manifest = {"apiVersion": "v1", "kind": "Namespace",
+                    "metadata": {"name": name, "labels": {**RESTRICTED_LABELS, **(labels or {})}}}
+        self.kubectl("apply", "--server-side", "-f", "-", input_text=json.dumps(manifest))
+
+    def service_account_token(self, namespace: str, name: str, *, audiences: Sequence[str] = (),
+                              seconds: int = 3600) -> str:
+        """A bound token for ServiceAccount `name` (the TokenRequest API, as a kubelet projects it)."""
+        args = ["create", "token", name, "--namespace", namespace, "--duration", f"{seconds}s"]
+        for audience in audiences:
+            args += ["--audience", audience]
+        return self.kubectl(*args).stdout.strip()
+
+    def token_kubeconfig(self, path: Path, token: str, user: str, namespace: str | None = None) -> Path:
+        return write_kubeconfig(path, self.url, self.ca.cert_path, user=user, token=token, namespace=namespace)
+
+    def apply_istio_crds(self) -> None:
+        """Istio's CRDs from the same commit as the lab's istiod, applied server-side, then waited
+        on until every one is Established."""
+        crds = binaries.istio_file("crd-all.gen.yaml")
+        self.kubectl("apply", "--server-side", "--field-manager", "lab", "-f", crds)
+        self.kubectl("wait", "--for", "condition=Established", "--timeout", "60s", "crd", "-l",
+                     "chart=istio")
+
+
+def _http_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.status == 200
+    except (OSError, urllib.error.URLError):
+        return False
+
+
+def _https_ok(url: str) -> bool:
+    """A component's own /healthz: serving certificates are self-signed; there is nothing to verify."""
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    try:
+        with urllib.request.urlopen(url, timeout=2, context=context) as response:
+            return response.status == 200
+    except (OSError, urllib.error.URLError):
+        return False

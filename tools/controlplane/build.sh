@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# build.sh PART...: build the pinned control plane from Go modules (versions in versions.env).
+#   kube   kube-apiserver, kube-controller-manager, kube-scheduler, kubectl (k8s.io/kubernetes)
+#   etcd   etcd (go.etcd.io/etcd/server/v3)
+#   istio  pilot-discovery (istiod), pilot-agent, istioctl, plus Istio's CRDs and the proxy
+#          bootstrap template from the same commit
+# Each part lands in .cache/controlplane/PART-VERSION/ and is skipped when already there, so
+# only a new machine pays the build (about 20 minutes on 2 cores, see docs/verification.md).
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+# shellcheck source=versions.env
+source "$here/versions.env"
+command -v go >/dev/null || { echo "build.sh: go not found; install Go 1.26+ to build the control plane" >&2; exit 1; }
+export CGO_ENABLED=0 GOFLAGS=-buildvcs=false
+cache=$repo/.cache/controlplane
+
+# The staging modules of k8s.io/kubernetes, each replaced with its published twin.
+STAGING="api apiextensions-apiserver apimachinery apiserver cli-runtime client-go cloud-provider
+cluster-bootstrap code-generator component-base component-helpers controller-manager cri-api
+cri-client cri-streaming csi-translation-lib dynamic-resource-allocation endpointslice externaljwt
+kms kube-aggregator kube-controller-manager kube-proxy kube-scheduler kubectl kubelet metrics
+mount-utils pod-security-admission sample-apiserver sample-cli-plugin sample-controller streaming"
+KUBE_COMMANDS="kube-apiserver kube-controller-manager kube-scheduler kubectl"
+
+# scratch_module DIR MODULE: a throwaway module in DIR whose go.mod requires what we build.
+scratch_module() {
+  mkdir -p "$1"
+  printf 'module resilience-lab/%s\n\ngo 1.26\n' "$2" >"$1/go.mod"
+}
+
+build_kube() {
+  local out=$cache/kube-$KUBE_VERSION mod minor
+  [[ -f $out/.complete ]] && return
+  mod=$(mktemp -d) && trap 'rm -rf "$mod"' RETURN
+  scratch_module "$mod" kube
+  {
+    echo "require k8s.io/kubernetes $KUBE_VERSION"
+    for m in $STAGING; do echo "replace k8s.io/$m => k8s.io/$m v0${KUBE_VERSION#v1}"; done
+  } >>"$mod/go.mod"
+  { echo 'package tools'; echo 'import ('
+    for c in $KUBE_COMMANDS; do echo "  _ \"k8s.io/kubernetes/cmd/$c\""; done
+    echo ')'; } >"$mod/tools.go"
+  minor=${KUBE_VERSION#v1.} minor=${minor%%.*}
+  local stamp="-X k8s.io/component-base/version.gitVersion=$KUBE_VERSION -X k8s.io/component-base/version.gitMajor=1"
+  stamp+=" -X k8s.io/component-base/version.gitMinor=$minor -X k8s.io/component-base/version.gitTreeState=clean"
+  mkdir -p "$out"
+  (cd "$mod" && go mod tidy >/dev/null &&
+    go build -trimpath -ldflags "-s -w $stamp" -o "$out/" $(printf 'k8s.io/kubernetes/cmd/%s ' $KUBE_COMMANDS))
+  touch "$out/.complete"
+}
+
+build_etcd() {
+  local out=$cache/etcd-$ETCD_VERSION mod
+  [[ -f $out/.complete ]] && return
+  mod=$(mktemp -d) && trap 'rm -rf "$mod"' RETURN
+  scratch_module "$mod" etcd
+  echo "require go.etcd.io/etcd/server/v3 $ETCD_VERSION" >>"$mod/go.mod"
+  printf 'package main\n\nimport (\n\t"os"\n\n\t"go.etcd.io/etcd/server/v3/etcdmain"\n)\n\nfunc main() { etcdmain.Main(os.Args) }\n' >"$mod/main.go"
+  mkdir -p "$out"
+  (cd "$mod" && go mod tidy >/dev/null && go build -trimpath -ldflags "-s -w" -o "$out/etcd" .)
+  touch "$out/.complete"
+}
+
+build_istio() {
+  local out=$cache/istio-$ISTIO_VERSION src tag
+  [[ -f $out/.complete ]] && return
+  src=$(go mod download -json "istio.io/istio@$ISTIO_VERSION" | sed -n 's/^\s*"Dir": "\(.*\)",$/\1/p')
+  [[ -d $src ]] || { echo "build.sh: istio.io/istio@$ISTIO_VERSION did not download" >&2; exit 1; }
+  # Stamp the release line (VERSION holds e.g. 1.31) so istioctl and the proxies agree with istiod.
+  tag="$(cat "$src/VERSION")-dev"
+  mkdir -p "$out"
+  GOBIN=$out go install -trimpath -ldflags "-s -w -X istio.io/istio/pkg/version.buildVersion=$tag" \
+    "istio.io/istio/pilot/cmd/pilot-discovery@$ISTIO_VERSION" \
+    "istio.io/istio/pilot/cmd/pilot-agent@$ISTIO_VERSION" \
+    "istio.io/istio/istioctl/cmd/istioctl@$ISTIO_VERSION"
+  install -m 0644 "$src/manifests/charts/base/files/crd-all.gen.yaml" "$out/crd-all.gen.yaml"
+  install -m 0644 "$src/tools/packaging/common/envoy_bootstrap.json" "$out/envoy_bootstrap.json"
+  echo "$tag" >"$out/VERSION"
+  touch "$out/.complete"
+}
+
+[[ $# -gt 0 ]] || set -- kube etcd istio
+for part in "$@"; do
+  case $part in
+    kube|etcd|istio) echo "control plane: $part"; "build_$part" ;;
+    *) echo "build.sh: unknown part '$part' (kube, etcd or istio)" >&2; exit 2 ;;
+  esac
+done
