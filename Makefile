@@ -65,8 +65,21 @@ helm: $(HELM) ## Install the pinned Helm binary into .cache/bin.
 $(HELM): tools/install_helm.py | $(VENV)/.installed
 	$(PY) tools/install_helm.py $@
 
+# The real control plane (tools/controlplane/build.sh): built once per version into .cache/.
+include tools/controlplane/versions.env
+CONTROL_PLANE := $(CACHE)/controlplane
+CONTROL_PLANE_STAMPS := $(CONTROL_PLANE)/kube-$(KUBE_VERSION)/.complete $(CONTROL_PLANE)/etcd-$(ETCD_VERSION)/.complete \
+  $(CONTROL_PLANE)/istio-$(ISTIO_VERSION)/.complete
+
+.PHONY: control-plane
+control-plane: $(CONTROL_PLANE_STAMPS) ## Build kube-apiserver, controller-manager, scheduler, kubectl, etcd, istiod, pilot-agent, istioctl into .cache/ (once per version).
+
+$(CONTROL_PLANE)/%/.complete: tools/controlplane/build.sh tools/controlplane/versions.env
+	tools/controlplane/build.sh $(firstword $(subst -, ,$*))
+	@touch $@
+
 .PHONY: tools
-tools: venv redis java hazelcast helm browser shellcheck ## Install everything the tests and the lab need.
+tools: venv redis java hazelcast helm browser shellcheck control-plane ## Install everything the tests and the lab need.
 
 .PHONY: lock
 lock: ## Regenerate constraints.txt from a fresh resolve of requirements-dev.txt.
@@ -115,7 +128,6 @@ STORE ?= redis
 REPLICAS ?= 2
 SCENARIO ?= retries
 LAB_PORT ?= 8080
-LAB_ADMIN_PORT ?= 9901
 
 .PHONY: demo
 demo: tools ## Run the talk's experiments on loopback, print the table, write reports/demo/ (DEMO_SECONDS=20 per scenario; 120 as in the talk).
@@ -123,7 +135,7 @@ demo: tools ## Run the talk's experiments on loopback, print the table, write re
 
 .PHONY: lab-up
 lab-up: tools ## Start a lab topology in the foreground and print its URLs; Ctrl-C stops it (STORE=redis REPLICAS=2 SCENARIO=retries).
-	$(PY) -m lab up --store "$(STORE)" --replicas "$(REPLICAS)" --scenario "$(SCENARIO)" --port "$(LAB_PORT)" --admin-port "$(LAB_ADMIN_PORT)"
+	$(PY) -m lab up --store "$(STORE)" --replicas "$(REPLICAS)" --scenario "$(SCENARIO)" --port "$(LAB_PORT)"
 
 # -- section: benchmarks (owner: services, lab) --
 ##@ Benchmarks (docs/benchmarks.md)
@@ -232,9 +244,10 @@ CHAOS_ENGINE ?= docker
 KUBECTL ?= kubectl
 
 .PHONY: test-chaos
-test-chaos: venv helm ## Run the chaos and supervisor tests (unit, manifests, local lab end to end).
+test-chaos: venv helm control-plane ## Run the chaos tests (unit, manifests, RBAC on the real API server, local lab end to end).
 	$(PY) -m pytest tests/unit/test_chaos_core.py tests/unit/test_chaos_k8s.py tests/unit/test_chaos_k8s_wire.py \
-	  tests/unit/test_chaos_local_target.py tests/unit/test_supervisor.py tests/charts/test_chaos_manifests.py tests/e2e/test_chaos_local.py -q
+	  tests/unit/test_chaos_local_target.py tests/charts/test_chaos_manifests.py tests/cluster/test_chaos_rbac.py \
+	  tests/e2e/test_chaos_local.py -q
 
 .PHONY: chaos-local
 chaos-local: venv ## Kill a replica of a running `make lab-up` every CHAOS_LOCAL_INTERVAL (STATE=path/replicas.json).
@@ -250,7 +263,11 @@ chaos-image: ## Build the chaos tool's image CHAOS_IMAGE (CHAOS_ENGINE=docker|po
 	$(CHAOS_ENGINE) build -f chaos/Dockerfile -t "$(CHAOS_IMAGE)" .
 
 .PHONY: chaos-deploy chaos-undeploy
+# The manifests name the demo namespace rl-chaos; it must exist before their Roles can.
+ensure-chaos-namespace = $(KUBECTL) create namespace rl-chaos --dry-run=client -o yaml | $(KUBECTL) apply -f -
+
 chaos-deploy: ## Run the chaos tool in the cluster (chaos/deploy/: RBAC + Deployment) in namespace rl-chaos.
+	$(ensure-chaos-namespace)
 	$(KUBECTL) apply -f chaos/deploy/rbac.yaml -f chaos/deploy/deployment.yaml
 
 chaos-undeploy: ## Remove what chaos-deploy created.
@@ -258,6 +275,7 @@ chaos-undeploy: ## Remove what chaos-deploy created.
 
 .PHONY: kube-monkey kube-monkey-down
 kube-monkey: ## Install kube-monkey for namespace rl-chaos (chaos/kube-monkey/; a pod about once a minute).
+	$(ensure-chaos-namespace)
 	$(KUBECTL) apply -k chaos/kube-monkey/
 
 kube-monkey-down: ## Remove what kube-monkey installed.

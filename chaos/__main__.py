@@ -86,11 +86,11 @@ def build_parser() -> argparse.ArgumentParser:
     k8s.add_argument("--context", help="kubeconfig context to use")
     k8s.set_defaults(run=run_k8s)
 
-    local = targets.add_parser("local", help="signal replicas of the local lab's supervisor",
-                               description="Signal replicas listed in the lab supervisor's state file; "
-                                           "the supervisor restarts them.")
+    local = targets.add_parser("local", help="signal replicas (container processes) of the local lab",
+                               description="Signal replicas listed in the lab's replica state file; "
+                                           "the lab's node restarts them, as a kubelet restarts a container.")
     local.add_argument("--state", required=True, metavar="PATH",
-                       help="the supervisor's state file (replicas.json)")
+                       help="the replica state file `make lab-up` prints")
     add_common(local, "replicas")
     local.add_argument("--signal", choices=["SIGTERM", "SIGKILL"],
                        help="shorthand: SIGKILL is --grace-period 0, SIGTERM the default")

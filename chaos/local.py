@@ -1,7 +1,8 @@
-"""The local lab target: signal a replica that lab.supervisor runs, so the supervisor restarts it
-the way a ReplicaSet replaces a deleted pod.
+"""The local lab target: signal a replica (a container's process on the lab's node, lab/node.py),
+which then restarts it the way a kubelet restarts a crashed container.
 
-Victims come from the supervisor's state file (replicas.json). Only replicas in state `running`
+Victims come from the replica state file (replicas.json), whose format this module owns: the lab
+writes it with `write_state`, the tool reads it with `read_state`. Only replicas in state `running`
 whose pid is alive and still leads its own process group (every lab replica does; a recycled pid
 almost never would) are candidates. The signal follows the grace period as in Kubernetes:
 0 sends SIGKILL; otherwise SIGTERM, and with a grace period of N seconds a SIGKILL follows after N
@@ -9,16 +10,45 @@ seconds if that same process is still alive. Only the main process is signalled,
 signals a container's PID 1.
 """
 
+import json
 import os
 import signal
 import time
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TextIO
 
 from chaos.core import GONE, KILLED, Abort, Victim, log_line
-from lab.supervisor import read_state
 
 RUNNING = "running"
+RESTARTING = "restarting"
+STOPPED = "stopped"
+
+
+@dataclass(frozen=True)
+class ReplicaRecord:
+    """One replica in the state file; pid is None unless running, so nothing signals a dead pid."""
+    name: str
+    pid: int | None
+    address: str
+    restarts: int
+    state: str
+
+
+def write_state(path: str | Path, records: list[ReplicaRecord]) -> None:
+    """Readers (another process) see the old file or the new one, never half of one."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps([asdict(record) for record in records], indent=1) + "\n")
+    os.replace(tmp, path)
+
+
+def read_state(path: str | Path) -> list[dict]:
+    """The replicas recorded in a state file (a JSON list of ReplicaRecord fields)."""
+    records = json.loads(Path(path).read_text())
+    if not isinstance(records, list):
+        raise ValueError(f"{path}: expected a JSON list of replicas")
+    return records
 
 
 def signal_for(grace_period: int | None) -> signal.Signals:
@@ -47,7 +77,7 @@ def candidates_from(records: list[dict]) -> list[Victim]:
         pid = record.get("pid")
         if (record.get("state") == RUNNING and isinstance(pid, int) and pid > 1 and pid != os.getpid()
                 and leads_own_group(pid)):
-            victims.append(Victim(record["name"], {"pid": pid, "port": record.get("port")}))
+            victims.append(Victim(record["name"], {"pid": pid, "address": record.get("address")}))
     return victims
 
 
@@ -59,13 +89,13 @@ class LocalTarget:
         self.out = out
         self.escalations: list[dict] = []
         self._pending: list[tuple[float, Victim]] = []  # (monotonic deadline, victim) awaiting SIGKILL
-        self._terminating: set[int] = set()  # pids signalled that the supervisor still lists
+        self._terminating: set[int] = set()  # pids signalled that the state file still lists
 
     def read(self) -> list[dict]:
         try:
             return read_state(self.state_path)
         except FileNotFoundError:
-            raise Abort(f"no supervisor state file at {self.state_path}: is the lab running?") from None
+            raise Abort(f"no replica state file at {self.state_path}: is the lab running?") from None
         except ValueError as error:
             raise Abort(f"cannot read {self.state_path}: {error}") from None
 
@@ -88,7 +118,7 @@ class LocalTarget:
 
     def escalate_due(self, now: float | None = None) -> None:
         """SIGKILL each SIGTERM'd victim whose grace period ran out and that is still the same
-        running process (same pid, still recorded by the supervisor, still a group leader)."""
+        running process (same pid, still recorded in the state file, still a group leader)."""
         now = time.monotonic() if now is None else now
         due = [(deadline, victim) for deadline, victim in self._pending if deadline <= now]
         if not due:

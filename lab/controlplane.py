@@ -291,10 +291,11 @@ class ControlPlane:
     def token_kubeconfig(self, path: Path, token: str, user: str, namespace: str | None = None) -> Path:
         return write_kubeconfig(path, self.url, self.ca.cert_path, user=user, token=token, namespace=namespace)
 
-    def apply_istio_crds(self) -> None:
-        """Istio's CRDs from the same commit as the lab's istiod, applied server-side, then waited
-        on until every one is Established."""
-        crds = binaries.istio_file("crd-all.gen.yaml")
+    def apply_istio_crds(self, bundle: str | Path | None = None) -> None:
+        """Istio's CRDs, applied server-side and waited on until every one is Established: the
+        bundle from the same commit as the lab's istiod, or `bundle` (the tests pass the release the
+        cluster demos install)."""
+        crds = str(bundle) if bundle else binaries.istio_file("crd-all.gen.yaml")
         self.kubectl("apply", "--server-side", "--field-manager", "lab", "-f", crds)
         self.kubectl("wait", "--for", "condition=Established", "--timeout", "60s", "crd", "-l",
                      "chart=istio")

@@ -1,21 +1,18 @@
-"""`python -m lab demo`: the talk's experiments on loopback (a topology, Locust's arrival profile, the
-chaos tool), measured, then printed as a table and written as results.json plus a report."""
+"""`python -m lab demo`: the talk's experiments on loopback (a topology on the lab's Kubernetes and
+Istio, Locust's arrival profile, the chaos tool), measured, then printed as a table and written as
+results.json plus a report."""
 
 import argparse
 import contextlib
 import json
-import os
 import shutil
-import signal
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from lab import binaries, report
-from lab.procs import wait_until
-from lab.topology import LabInputError, Topology, TopologySpec, hazelcast_available, running, wait_envoy_routes
+from lab.topology import LabCluster, LabInputError, Topology, TopologySpec, hazelcast_available, running
 
 REPO_ROOT = binaries.REPO_ROOT
 LOCUSTFILE = REPO_ROOT / "loadtests" / "arrival.py"  # the talk's arrival profile (ArrivalUser)
@@ -23,7 +20,7 @@ ARRIVAL_RATE = 10.0  # new users per second, as in the talk (1200 users in 120 s
 PAGE_LOADS = 5  # each user reloads the page: a lost session shows as a color change
 DRAIN_SECONDS = 10.0  # after the last arrival, how long users still visiting may take
 TALK_CHAOS_INTERVAL = 15.0
-RESTART_DELAY = 2.0  # a killed replica's "pod start": short, so short runs still see it come back
+RESTART_DELAY = 2.0  # a killed container's way back (the lab node's restart delay): short runs see it
 PROGRESS_EVERY = 2.0
 MIN_SECONDS, MAX_SECONDS = 8.0, 3600.0  # a chaos run must fit one kill
 MIN_CHAOS_INTERVAL = 7.5  # about twice a killed replica's way back (restart delay, boot, health check)
@@ -103,8 +100,8 @@ def parse_scenarios(text: str) -> list[Scenario]:
 
 
 class Progress:
-    """Envoy's own counters, sampled every second: the progress line (and the plot, should Locust
-    leave no timeline)."""
+    """The gateway Envoy's own counters for this topology's listener, sampled every second: the
+    progress line (and the plot, should Locust leave no timeline)."""
 
     def __init__(self, topology: Topology, start: float):
         self.topology = topology
@@ -112,11 +109,8 @@ class Progress:
         self.samples: list[tuple[float, int, int]] = []  # (t, requests so far, 5xx so far)
 
     def sample(self) -> tuple[int, int]:
-        stats = self.topology.envoy_stats()
-        requests = sum(v for k, v in stats.items() if k.startswith("http.") and not k.startswith("http.admin.")
-                       and k.endswith(".downstream_rq_completed"))
-        failed = sum(v for k, v in stats.items() if k.startswith("http.") and not k.startswith("http.admin.")
-                     and k.endswith(".downstream_rq_5xx"))
+        requests = self.topology.listener_counter("downstream_rq_completed")
+        failed = self.topology.listener_counter("downstream_rq_5xx")
         self.samples.append((time.time() - self.start, requests, failed))
         return requests, failed
 
@@ -154,16 +148,20 @@ def read_json(path: Path) -> dict:
         return {}
 
 
-def run_scenario(scenario: Scenario, seconds: float, workdir: Path, *, signal_name: str, label: str,
-                 screenshot_dir: Path | None) -> dict:
+def exits(topology: Topology) -> list[dict]:
+    """The lab node's container exits in this topology (the chaos tool's kills)."""
+    return [e for e in topology.node.events() if e["event"] == "exited" and e.get("namespace") == topology.namespace]
+
+
+def run_scenario(scenario: Scenario, seconds: float, workdir: Path, cluster: LabCluster, *, signal_name: str,
+                 label: str, screenshot_dir: Path | None) -> dict:
     interval = chaos_interval(seconds)
-    spec = TopologySpec(store=scenario.store, replicas=scenario.replicas, scenario=scenario.mesh_scenario,
-                        restart_delay=RESTART_DELAY, stop_grace=0.0)
+    spec = TopologySpec(store=scenario.store, replicas=scenario.replicas, scenario=scenario.mesh_scenario)
     record = {"name": scenario.name, "store": scenario.store, "replicas": scenario.replicas,
               "retries": scenario.retries, "chaos": scenario.chaos, "shows": scenario.shows, "seconds": seconds}
     if scenario.chaos:
         record.update(chaos_interval_s=interval, chaos_signal=signal_name)
-    with running(spec, workdir) as topology:
+    with running(spec, workdir, cluster) as topology:
         locust_summary, chaos_summary = workdir / "locust-summary.json", workdir / "chaos-summary.json"
         start = time.time()
         locust = topology.group.start("locust", locust_argv(topology.url, seconds, locust_summary), cwd=REPO_ROOT)
@@ -178,7 +176,7 @@ def run_scenario(scenario: Scenario, seconds: float, workdir: Path, *, signal_na
             requests, failed = progress.sample()
             elapsed = time.time() - start
             if elapsed >= next_line:
-                kills = sum(e["event"] == "exited" for e in topology.supervisor.events())
+                kills = len(exits(topology))
                 print(f"  [{label} {scenario.name}] {min(elapsed, seconds):4.0f}/{seconds:g} s  "
                       f"requests {requests}  failed {failed}" + (f"  kills {kills}" if scenario.chaos else ""),
                       flush=True)
@@ -195,7 +193,7 @@ def run_scenario(scenario: Scenario, seconds: float, workdir: Path, *, signal_na
             raise RuntimeError(f"Locust exited with {locust.returncode()} and made no request "
                                f"({'; '.join(summary.get('gates', {}).get('reasons', [])) or 'no summary'})\n"
                                f"{locust.log_tail()}")
-        exits = [e for e in topology.supervisor.events() if e["event"] == "exited"]
+        killed = exits(topology)
         if screenshot_dir is not None and not scenario.chaos:
             record["screenshot"] = take_screenshot(topology.url, screenshot_dir, scenario.store)
     started = summary.get("started_at", start)
@@ -211,9 +209,9 @@ def run_scenario(scenario: Scenario, seconds: float, workdir: Path, *, signal_na
         color_changes=summary.get("color_changes", 0),
         p95_ms=summary.get("p95_ms"),
         responses_by_replica=summary.get("responses_by_replica", {}),
-        kills=len(exits),
+        kills=len(killed),
         # Seconds since Locust's start, the time base of its timeline.
-        kill_times_s=[round(e["epoch"] - int(started), 2) for e in exits],
+        kill_times_s=[round(e["epoch"] - int(started), 2) for e in killed],
         series=[{"t": row["second"], "requests": row["requests"], "failures": row["failed_requests"]}
                 for row in timeline] or progress.series(),
     )
@@ -256,30 +254,23 @@ def run(args) -> int:
              + ("" if interval == TALK_CHAOS_INTERVAL else
                 f" (the talk's {TALK_CHAOS_INTERVAL:g} s scaled down so short runs still see kills;"
                 f" DEMO_SECONDS={3 * TALK_CHAOS_INTERVAL:g} or more keeps it)"),
-             f"a killed replica is restarted {RESTART_DELAY:g} s after it died (the supervisor, as a ReplicaSet)"]
+             f"a killed replica's container is restarted {RESTART_DELAY:g} s after it died (the lab's node, as a "
+             "kubelet); Pods, Service endpoints and the gateway's routes come from the lab's kube-apiserver and "
+             "istiod"]
     print(f"lab demo: {len(scenarios)} scenario(s), {seconds:g} s of load each; report in {out}/", flush=True)
     for note in notes:
         print(f"  {note}", flush=True)
     hazelcast_missing = hazelcast_available()
     records, problems = [], []
-    for index, scenario in enumerate(scenarios, 1):
-        label = f"{index}/{len(scenarios)}"
-        if scenario.store == "hazelcast" and hazelcast_missing:
-            print(f"[{label}] {scenario.name}: skipped ({hazelcast_missing})", flush=True)
-            records.append({"name": scenario.name, "store": scenario.store, "skipped": hazelcast_missing})
-            continue
-        print(f"[{label}] {scenario.name}: {scenario.shows}", flush=True)
-        try:
-            record = run_scenario(scenario, seconds, out / "runs" / scenario.name, signal_name=args.signal,
-                                  label=label, screenshot_dir=None if args.no_screenshots else out / "screenshots")
-        except (RuntimeError, TimeoutError, OSError, binaries.MissingBinary) as error:
-            print(f"[{label}] {scenario.name}: FAILED: {error}", file=sys.stderr, flush=True)
-            problems.append(scenario.name)
-            records.append({"name": scenario.name, "store": scenario.store, "skipped": f"failed: {error}"})
-            continue
-        records.append(record)
-        print(f"[{label}] {scenario.name}: users {record['users_completed']}/{record['users_created']} completed, "
-              f"failed requests {record['failed_requests']}, color changes {record['color_changes']}", flush=True)
+    try:
+        cluster = LabCluster(out / "runs" / "cluster", restart_delay=RESTART_DELAY).start()
+    except (RuntimeError, TimeoutError, OSError, binaries.MissingBinary) as error:
+        print(f"lab demo: the lab's control plane did not start: {error}", file=sys.stderr)
+        return 1
+    try:
+        run_cases(scenarios, seconds, out, cluster, args, hazelcast_missing, records, problems)
+    finally:
+        cluster.stop()
     ran = [r for r in records if not r.get("skipped")]
     paths = report.write(ran, out, seconds=seconds, notes=notes, skipped=[r for r in records if r.get("skipped")])
     print("\n" + report.table(ran) + "\n", flush=True)
@@ -292,57 +283,22 @@ def run(args) -> int:
     return 0
 
 
-# --- figures for `make bench` (lab/bench.py lists this section) ---------------------------------
-
-def measure_return_to_service(kills: int = 3, restart_delay: float = RESTART_DELAY,
-                              timeout: float = 60.0) -> list[float]:
-    """Seconds from a SIGKILL of a replica to Envoy routing to it again (supervisor delay, gunicorn's
-    boot, Envoy's /readyz health check), for `kills` kills of a 2-replica Redis topology."""
-    with tempfile.TemporaryDirectory(prefix="lab-recovery-") as tmp:
-        spec = TopologySpec(store="redis", replicas=2, scenario="retries", restart_delay=restart_delay,
-                            stop_grace=0.0)
-        with running(spec, tmp) as topology:
-            seconds = []
-            for index in range(kills):
-                victim = topology.supervisor.snapshot()[index % 2]
-                killed_at = time.monotonic()
-                os.kill(victim["pid"], signal.SIGKILL)
-
-                def healthy_count() -> int:
-                    stats = topology.envoy_stats()
-                    return max((v for k, v in stats.items() if k.endswith(".membership_healthy")), default=0)
-                wait_until(lambda: healthy_count() < 2, timeout, "Envoy to notice the kill", interval=0.02)
-                wait_envoy_routes(topology, 2, timeout=timeout)
-                seconds.append(time.monotonic() - killed_at)
-    return seconds
-
-
-def lab_kill_recovery(ctx) -> str:
-    """`lab/bench.py` section: a replica's way back after a kill, and requests failed per kill
-    under the talk's load with and without mesh retries (2 replicas, Redis sessions)."""
-    recovery = measure_return_to_service()
-    seconds = max(30.0, float(getattr(ctx, "duration", 30.0)))
-    rows = []
-    with tempfile.TemporaryDirectory(prefix="lab-bench-") as tmp:
-        for name in ("chaos-redis-2", "chaos-redis-2-retries"):
-            record = run_scenario(SCENARIOS[name], seconds, Path(tmp) / name, signal_name="SIGKILL",
-                                  label="bench", screenshot_dir=None)
-            per_kill = record["failed_requests"] / record["kills"] if record["kills"] else float("nan")
-            rows.append(f"| {name} | {'yes' if record['retries'] else 'no'} | {record['kills']} "
-                        f"| {record['requests']} | {record['failed_requests']} | {per_kill:.1f} "
-                        f"| {record['users_completed']}/{record['users_created']} |")
-    times = ", ".join(f"{s:.2f}" for s in recovery)
-    return f"""## Lab: a replica kill, its way back, and what it costs users
-
-Return to service: SIGKILL to one of 2 replicas (Redis sessions, no load), until Envoy's `/readyz`
-health check routes to it again: the supervisor's {RESTART_DELAY:g} s restart delay, gunicorn's boot
-and Envoy's check (every 0.5 s). Measured {len(recovery)} times: {times} s (median
-{sorted(recovery)[len(recovery) // 2]:.2f} s).
-
-Failed requests per kill: `python -m lab demo`'s scenarios for {seconds:g} s each (Locust's arrival
-profile, {ARRIVAL_RATE:g} new users/s, {PAGE_LOADS} page loads each; SIGKILL every
-{chaos_interval(seconds):g} s).
-
-| scenario | retries | kills | requests | failed requests | failed per kill | users completed |
-|---|---|---|---|---|---|---|
-""" + "\n".join(rows)
+def run_cases(scenarios, seconds, out, cluster, args, hazelcast_missing, records, problems) -> None:
+    for index, scenario in enumerate(scenarios, 1):
+        label = f"{index}/{len(scenarios)}"
+        if scenario.store == "hazelcast" and hazelcast_missing:
+            print(f"[{label}] {scenario.name}: skipped ({hazelcast_missing})", flush=True)
+            records.append({"name": scenario.name, "store": scenario.store, "skipped": hazelcast_missing})
+            continue
+        print(f"[{label}] {scenario.name}: {scenario.shows}", flush=True)
+        try:
+            record = run_scenario(scenario, seconds, out / "runs" / scenario.name, cluster, signal_name=args.signal,
+                                  label=label, screenshot_dir=None if args.no_screenshots else out / "screenshots")
+        except (RuntimeError, TimeoutError, OSError, binaries.MissingBinary) as error:
+            print(f"[{label}] {scenario.name}: FAILED: {error}", file=sys.stderr, flush=True)
+            problems.append(scenario.name)
+            records.append({"name": scenario.name, "store": scenario.store, "skipped": f"failed: {error}"})
+            continue
+        records.append(record)
+        print(f"[{label}] {scenario.name}: users {record['users_completed']}/{record['users_created']} completed, "
+              f"failed requests {record['failed_requests']}, color changes {record['color_changes']}", flush=True)

@@ -1,13 +1,14 @@
 """`python -m lab up`: start a lab topology in the foreground and print its URLs; Ctrl-C stops it."""
 
 import argparse
+import math
 import signal
 import sys
 import tempfile
 import time
 
 from lab import binaries
-from lab.topology import MAX_REPLICAS, STORES, LabInputError, TopologySpec, running
+from lab.topology import DEFAULT_RESTART_DELAY, MAX_REPLICAS, STORES, LabCluster, LabInputError, TopologySpec, running
 
 
 def register(subparsers) -> None:
@@ -16,10 +17,10 @@ def register(subparsers) -> None:
     parser.add_argument("--store", default="redis", help=f"session store: {', '.join(STORES)}")
     parser.add_argument("--replicas", default="2", help=f"webgatos replicas, 1 to {MAX_REPLICAS}")
     parser.add_argument("--scenario", default="retries", help="mesh scenario (a file in istio/scenarios/)")
-    parser.add_argument("--port", type=int, default=8080, help="Envoy's listener on 127.0.0.1 (0: a free one)")
-    parser.add_argument("--admin-port", type=int, default=9901, help="Envoy's admin on 127.0.0.1 (0: a free one)")
-    parser.add_argument("--restart-delay", type=float, default=3.0,
-                        help="seconds a killed replica stays down before the supervisor restarts it")
+    parser.add_argument("--port", type=int, default=8080,
+                        help="the ingress gateway's listener on 127.0.0.1 (0: a free one)")
+    parser.add_argument("--restart-delay", default=str(DEFAULT_RESTART_DELAY),
+                        help="seconds a killed replica's container stays down before the lab's node restarts it")
     parser.set_defaults(func=run)
 
 
@@ -30,22 +31,37 @@ def parse_replicas(text: str) -> int:
         raise LabInputError(f"bad replica count {text!r}: a whole number from 1 to {MAX_REPLICAS}") from None
 
 
+def parse_restart_delay(text: str) -> float:
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = math.nan
+    if not 0 <= seconds <= 600:  # also refuses nan
+        raise LabInputError(f"bad restart delay {text!r}: seconds from 0 to 600")
+    return seconds
+
+
 def run(args) -> int:
     try:
         spec = TopologySpec(store=args.store, replicas=parse_replicas(args.replicas), scenario=args.scenario,
-                            port=args.port, admin_port=args.admin_port, restart_delay=args.restart_delay)
+                            port=args.port)
+        restart_delay = parse_restart_delay(args.restart_delay)
         spec.validate()
+        for program in ("kube-apiserver", "etcd", "pilot-discovery"):
+            binaries.control_plane(program)
     except (LabInputError, binaries.MissingBinary) as error:
         print(f"lab up: {error}", file=sys.stderr)
         return 2
     # SIGTERM stops the lab as Ctrl-C does: an exception that unwinds the `with` blocks. (Blocking
-    # the signals instead would leak the blocked mask into replicas the supervisor restarts later.)
+    # the signals instead would leak the blocked mask into containers the node restarts later.)
     # SIGINT too: a shell starts background jobs with SIGINT ignored, and Python then never
     # installs its Ctrl-C handler.
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, signal.default_int_handler)
     try:
-        with tempfile.TemporaryDirectory(prefix="lab-up-") as tmp, running(spec, tmp) as topology:
+        with tempfile.TemporaryDirectory(prefix="lab-up-") as tmp, \
+                LabCluster(f"{tmp}/cluster", restart_delay=restart_delay) as cluster, \
+                running(spec, f"{tmp}/topology", cluster) as topology:
             print("lab is up:", *topology.describe(), "Ctrl-C stops everything.", sep="\n  ", flush=True)
             try:
                 while True:

@@ -1,35 +1,41 @@
-"""A lab topology on loopback, from a description: the session store (Redis, or a two-member
-Hazelcast cluster), N gunicorn replicas kept alive by the supervisor, and Envoy in front, rendered
-from a mesh scenario, whose active `/readyz` health check is the readiness gate.
+"""A lab topology on loopback: the session store (a real Redis, or a two-member Hazelcast
+cluster), then `helm install charts/webgatos` with a mesh scenario on the lab's own Kubernetes
+(lab/controlplane.py): the Deployment's Pods run on the lab's node (lab/node.py), istiod programs
+the ingress gateway from the chart's Istio resources (lab/mesh.py).
 
-`TopologySpec.validate()` rejects bad input before anything starts; `running(spec, workdir)` brings
-the topology up and tears every process down when its `with` block ends, whatever happened.
+    with LabCluster(workdir) as cluster:              # control plane, node, istiod, gateway
+        with running(TopologySpec(store="redis"), workdir / "case", cluster) as topology:
+            topology.url                               # the gateway, http://127.0.0.1:PORT
+
+`TopologySpec.validate()` rejects bad input before anything starts; `running(...)` removes the
+topology's namespace and stops its store when its `with` block ends, whatever happened.
 """
 
-import json
-import secrets
+import socket
+import subprocess
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+
+import yaml
 
 from lab import binaries
-from lab.procs import LOOPBACK, ProcessGroup, free_port, port_in_use
-
-if TYPE_CHECKING:
-    from lab.supervisor import Supervisor
+from lab.controlplane import ControlPlane
+from lab.mesh import Mesh
+from lab.node import LabNode, PodRun
+from lab.procs import LOOPBACK, ProcessGroup, free_port, port_in_use, wait_until
 
 REPO_ROOT = binaries.REPO_ROOT
 SCENARIO_DIR = REPO_ROOT / "istio" / "scenarios"
+CHART = REPO_ROOT / "charts" / "webgatos"
+LAB_VALUES = REPO_ROOT / "lab" / "values" / "webgatos.yaml"
 STORES = ("memory", "redis", "hazelcast")
-APPS = {
-    "webgatos": ("webgatos:create_app()", REPO_ROOT / "services" / "webgatos" / "gunicorn.conf.py"),
-    "sqrt": ("sqrt:create_app()", REPO_ROOT / "services" / "sqrt" / "gunicorn.conf.py"),
-}
+RELEASE = "webgatos"
 MAX_REPLICAS = 8  # two shared cores: more replicas only measure the machine
 HAZELCAST_MEMBERS = 2
+DEFAULT_RESTART_DELAY = 2.0  # a killed container's way back: as a kubelet's restart, shortened
 
 
 class LabInputError(ValueError):
@@ -40,43 +46,35 @@ def scenario_names() -> list[str]:
     return sorted(path.stem for path in SCENARIO_DIR.glob("*.yaml"))
 
 
+def load_scenario(name: str) -> dict:
+    """The values overlay `istio/scenarios/NAME.yaml` (the chart checks it when installing)."""
+    if name not in scenario_names():
+        raise LabInputError(f"unknown scenario {name!r}: choose one of {', '.join(scenario_names())} "
+                            f"(files in {SCENARIO_DIR.relative_to(REPO_ROOT)}/)")
+    return yaml.safe_load((SCENARIO_DIR / f"{name}.yaml").read_text()) or {}
+
+
 @dataclass(frozen=True)
 class TopologySpec:
     store: str = "redis"
     replicas: int = 2
     scenario: str = "retries"
-    app: str = "webgatos"
-    port: int = 0  # Envoy's listener; 0 picks a free port
-    admin_port: int = 0  # Envoy's admin; 0 picks a free port
-    restart_delay: float = 3.0  # seconds a killed replica stays down, as a pod's restart would
-    drain_seconds: float = 2.0  # SHUTDOWN_DRAIN_SECONDS of each replica
-    stop_grace: float = 10.0  # seconds each replica gets to stop at teardown before SIGKILL
-    extra_env: dict = field(default_factory=dict)
+    port: int = 0  # the gateway's listener; 0 picks a free port
+    drain_seconds: float = 2.0  # shutdown.drainSeconds of the chart
+    values: dict = field(default_factory=dict)  # more chart values, e.g. {"faults": {"delaySeconds": 1}}
 
     def validate(self) -> None:
         """Raise LabInputError naming the first bad field; nothing has started yet."""
-        if self.app not in APPS:
-            raise LabInputError(f"unknown app {self.app!r}: choose one of {', '.join(APPS)}")
         if self.store not in STORES:
             raise LabInputError(f"unknown store {self.store!r}: choose one of {', '.join(STORES)}")
-        names = scenario_names()
-        if self.scenario not in names:
-            where = SCENARIO_DIR.relative_to(REPO_ROOT)
-            raise LabInputError(f"unknown scenario {self.scenario!r}: choose one of "
-                                f"{', '.join(names) or '(none found)'} (files in {where}/)")
+        load_scenario(self.scenario)
         if isinstance(self.replicas, bool) or not isinstance(self.replicas, int) \
                 or not 1 <= self.replicas <= MAX_REPLICAS:
             raise LabInputError(f"bad replica count {self.replicas!r}: a whole number from 1 to {MAX_REPLICAS}")
-        if self.restart_delay < 0:
-            raise LabInputError(f"bad restart delay {self.restart_delay!r}: seconds, 0 or more")
-        for what, port in (("Envoy listener", self.port), ("Envoy admin", self.admin_port)):
-            if not 0 <= port <= 65535:
-                raise LabInputError(f"bad {what} port {port}: 1-65535, or 0 for a free one")
-        if self.port and self.port == self.admin_port:
-            raise LabInputError(f"the Envoy listener and admin ports are both {self.port}: pick two")
-        for what, port in (("Envoy listener", self.port), ("Envoy admin", self.admin_port)):
-            if port and port_in_use(port):
-                raise LabInputError(f"port {port} ({what}) on {LOOPBACK} is already in use: pick another")
+        if not 0 <= self.port <= 65535:
+            raise LabInputError(f"bad gateway port {self.port}: 1-65535, or 0 for a free one")
+        if self.port and port_in_use(self.port):
+            raise LabInputError(f"port {self.port} (gateway) on {LOOPBACK} is already in use: pick another")
         if self.store == "hazelcast":
             binaries.java()
             binaries.hazelcast_jar()
@@ -92,106 +90,198 @@ def hazelcast_available() -> str | None:
     return None
 
 
+class LabCluster:
+    """The lab's Kubernetes and Istio: control plane, node, istiod and the ingress gateway. One
+    serves many topologies, one namespace each."""
+
+    def __init__(self, workdir: str | Path, restart_delay: float = DEFAULT_RESTART_DELAY,
+                 controller_args: tuple[str, ...] = ()):
+        self.workdir = Path(workdir)
+        self.restart_delay = restart_delay
+        self.controller_args = controller_args
+        self.group = ProcessGroup(self.workdir / "logs")
+
+    def start(self) -> "LabCluster":
+        try:
+            self.plane = ControlPlane(self.workdir / "kubernetes", self.group,
+                                      controller_args=self.controller_args).start()
+            self.node = LabNode(self.plane, self.group, restart_delay=self.restart_delay,
+                                state_dir=self.workdir / "replicas").start()
+            self.mesh = Mesh(self.plane, self.group, self.node, self.workdir).start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        node = getattr(self, "node", None)
+        if node is not None:
+            node.stop(grace=2)
+        self.group.stop_all(grace=5)
+
+    def __enter__(self) -> "LabCluster":
+        return self.start()
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()
+
+    def helm(self, *args: str) -> str:
+        env = {**self.plane.env(), "HELM_CACHE_HOME": str(self.workdir / "helm" / "cache"),
+               "HELM_CONFIG_HOME": str(self.workdir / "helm" / "config"),
+               "HELM_DATA_HOME": str(self.workdir / "helm" / "data")}
+        result = subprocess.run([binaries.helm(), *args], capture_output=True, text=True, env=env, timeout=180,
+                                stdin=subprocess.DEVNULL)
+        if result.returncode != 0:
+            raise LabInputError(f"helm {args[0]} failed: {result.stderr.strip() or result.stdout.strip()}")
+        return result.stdout
+
+
 @dataclass
 class Topology:
-    """A running topology: where everything listens, and the processes behind it."""
+    """A running topology: where everything listens, and what runs it."""
 
     spec: TopologySpec
+    cluster: LabCluster
     group: ProcessGroup
-    workdir: Path
+    namespace: str
     url: str
-    admin_url: str
-    replica_urls: list[str]
-    state_path: Path
-    supervisor: "Supervisor"
     store_address: str = ""
 
+    @property
+    def node(self) -> LabNode:
+        return self.cluster.node
+
+    @property
+    def mesh(self) -> Mesh:
+        return self.cluster.mesh
+
+    @property
+    def admin_url(self) -> str:
+        return self.mesh.admin_url
+
+    @property
+    def upstream_cluster(self) -> str:
+        """The Envoy cluster istiod names after the chart's Service."""
+        return f"outbound|80||{RELEASE}.{self.namespace}.svc.cluster.local"
+
+    @property
+    def state_path(self) -> Path:
+        """The replica state `python -m chaos local --state` reads."""
+        return self.node.state_path(self.namespace)
+
+    def replicas(self) -> list[PodRun]:
+        return sorted(self.node.runs(self.namespace), key=lambda run: run.name)
+
+    @property
+    def replica_urls(self) -> list[str]:
+        return [f"http://{run.address}:{run.port}" for run in self.replicas()]
+
     def describe(self) -> list[str]:
-        lines = [f"mesh (Envoy, scenario {self.spec.scenario}): {self.url}/",
-                 f"Envoy admin:   {self.admin_url}/",
-                 f"session store: {self.spec.store}" + (f" at {self.store_address}" if self.store_address else "")]
-        lines += [f"{self.spec.app}-{i}:  {url}/" for i, url in enumerate(self.replica_urls)]
+        lines = [f"mesh (istiod -> Istio's ingress gateway, scenario {self.spec.scenario}): {self.url}/",
+                 f"gateway's Envoy admin: {self.admin_url}/",
+                 f"session store: {self.spec.store}" + (f" at {self.store_address}" if self.store_address else ""),
+                 f"kubectl: KUBECONFIG={self.cluster.plane.admin_kubeconfig} kubectl -n {self.namespace} get pods"]
+        lines += [f"{run.name}: http://{run.address}:{run.port}/" for run in self.replicas()]
         lines.append(f"replica state (for `python -m chaos local --state`): {self.state_path}")
-        lines.append(f"logs: {self.group.log_dir}")
+        lines.append(f"logs: {self.cluster.group.log_dir}")
         return lines
 
     def envoy_stats(self) -> dict[str, int]:
-        """Envoy's counters (name -> value); empty when the admin does not answer."""
-        import urllib.request
-        try:
-            with urllib.request.urlopen(f"{self.admin_url}/stats?format=json&usedonly", timeout=2) as response:
-                stats = json.load(response).get("stats", [])
-        except (OSError, ValueError):
-            return {}
-        return {item["name"]: item["value"] for item in stats if "name" in item and isinstance(item.get("value"), int)}
+        return self.mesh.stats()
+
+    def counter(self, suffix: str) -> int:
+        """An upstream counter of this topology's Service, e.g. counter("upstream_rq_retry")."""
+        # istiod gives each cluster the stats name "NAME;" (alt_stat_name).
+        return self.envoy_stats().get(f"cluster.{self.upstream_cluster};.{suffix}", 0)
+
+    def listener_counter(self, suffix: str) -> int:
+        """A counter of the gateway's HTTP listener for this topology, e.g. "downstream_rq_5xx"."""
+        port = self.url.rsplit(":", 1)[1]
+        # istiod's stat_prefix for a gateway listener: "outbound_BIND_PORT;".
+        return self.envoy_stats().get(f"http.outbound_{LOOPBACK}_{port};.{suffix}", 0)
+
+    def healthy_endpoints(self) -> set[str]:
+        """address:port of the Service's endpoints the gateway's Envoy holds, healthy."""
+        return {host for host, flags in self.mesh.endpoints(self.upstream_cluster).items() if flags == "healthy"}
+
+    def wait_routed(self, count: int, timeout: float = 60.0) -> float:
+        """Wait until the gateway routes to `count` ready replicas (EDS from istiod) and listens."""
+        def routed() -> bool:
+            ready = {f"{run.address}:{run.port}" for run in self.replicas() if run.ready}
+            return len(ready) >= count and ready <= self.healthy_endpoints() and _accepts(self.url)
+        return wait_until(routed, timeout, f"the gateway to route to {count} ready replica(s) at {self.url}",
+                          interval=0.1)
 
 
-def _store_env(spec: TopologySpec, group: ProcessGroup) -> tuple[dict, str]:
+def _accepts(url: str) -> bool:
+    host, port = url.removeprefix("http://").rsplit(":", 1)
+    try:
+        with socket.create_connection((host, int(port)), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def _store(spec: TopologySpec, group: ProcessGroup) -> tuple[dict, str]:
+    """Start the store; the chart values that point the app at it, and its address."""
     if spec.store == "redis":
         port = free_port()
         group.redis(port)
-        return {"REDIS_URL": f"redis://{LOOPBACK}:{port}/0"}, f"redis://{LOOPBACK}:{port}/0"
+        return ({"sessionStore": {"type": "redis", "redis": {"bundled": False, "external": {
+            "host": LOOPBACK, "port": port}}}}, f"redis://{LOOPBACK}:{port}/0")
     if spec.store == "hazelcast":
         ports = [free_port() for _ in range(HAZELCAST_MEMBERS)]
-        cluster = f"lab-{uuid.uuid4().hex[:8]}"
-        group.hazelcast_cluster(ports, cluster)
+        name = f"lab-{uuid.uuid4().hex[:8]}"
+        group.hazelcast_cluster(ports, name)
         members = ",".join(f"{LOOPBACK}:{p}" for p in ports)
-        return {"HAZELCAST_MEMBERS": members, "HAZELCAST_CLUSTER_NAME": cluster}, f"{members} (cluster {cluster})"
-    return {}, ""
+        return ({"sessionStore": {"type": "hazelcast", "hazelcast": {"bundled": False, "clusterName": name,
+                                                                     "external": {"members": members}}}},
+                f"{members} (cluster {name})")
+    return {"sessionStore": {"type": "memory"}}, ""
+
+
+def deep_merge(base: dict, overlay: dict) -> dict:
+    """Helm's rule for `-f` files: maps merge key by key, everything else is replaced."""
+    merged = dict(base)
+    for key, value in overlay.items():
+        merged[key] = deep_merge(merged[key], value) if isinstance(value, dict) and isinstance(
+            merged.get(key), dict) else value
+    return merged
 
 
 @contextmanager
-def running(spec: TopologySpec, workdir: str | Path) -> Iterator[Topology]:
-    """Start the topology described by `spec`; stop every process when the block ends."""
-    from lab import envoy
-    from lab.supervisor import Supervisor
-
+def running(spec: TopologySpec, workdir: str | Path, cluster: LabCluster) -> Iterator[Topology]:
+    """Start the topology described by `spec` on `cluster`; remove it when the block ends."""
     spec.validate()
-    try:
-        values = envoy.load_scenario(spec.scenario)
-    except envoy.ScenarioError as error:
-        raise LabInputError(str(error)) from None
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
+    namespace = f"lab-{uuid.uuid4().hex[:6]}"
     with ProcessGroup(workdir / "logs") as group:
-        store_env, store_address = _store_env(spec, group)
-        app, config = APPS[spec.app]
-        env = {"SESSION_STORE": spec.store, "SECRET_KEY": secrets.token_hex(32),
-               "SHUTDOWN_DRAIN_SECONDS": str(spec.drain_seconds), **envoy.replica_environment(values),
-               **store_env, **spec.extra_env}
-        state_path = workdir / "replicas.json"
-
-        def start_replica(name: str, port: int):
-            return group.gunicorn(app, port, {**env, "REPLICA_NAME": name}, name=name, config=config, wait=False)
-
-        sup = Supervisor(group, start_replica, replicas=spec.replicas, state_path=state_path,
-                         name_prefix=spec.app, restart_delay=spec.restart_delay).start()
+        store_values, store_address = _store(spec, group)
+        port = spec.port or free_port()
+        values = deep_merge(store_values, {
+            "replicaCount": spec.replicas, "shutdown": {"drainSeconds": spec.drain_seconds},
+            "istio": {"gateway": {"port": port, "bind": LOOPBACK}}})
+        values_file = workdir / "values.yaml"
+        values_file.write_text(yaml.safe_dump(deep_merge(values, spec.values)))
+        cluster.plane.create_namespace(namespace)
         try:
-            listen_port = spec.port or free_port()
-            admin_port = spec.admin_port or free_port()
-            bootstrap = envoy.render_bootstrap(values, listen_port=listen_port, admin_port=admin_port,
-                                               upstreams=sup.upstreams)
-            config_path = workdir / "envoy.json"
-            config_path.write_text(json.dumps(bootstrap, indent=2))
-            group.envoy(config_path, admin_port)
-            topology = Topology(spec=spec, group=group, workdir=workdir, url=f"http://{LOOPBACK}:{listen_port}",
-                                admin_url=f"http://{LOOPBACK}:{admin_port}",
-                                replica_urls=[f"http://{LOOPBACK}:{p}" for p in sup.ports], state_path=state_path,
-                                supervisor=sup, store_address=store_address)
-            sup.wait_ready(timeout=60)
-            wait_envoy_routes(topology, spec.replicas)
+            cluster.mesh.publish_port(port)
+            cluster.helm("install", RELEASE, str(CHART), "--namespace", namespace, "-f", str(LAB_VALUES),
+                         "-f", str(SCENARIO_DIR / f"{spec.scenario}.yaml"), "-f", str(values_file))
+            topology = Topology(spec=spec, cluster=cluster, group=group, namespace=namespace,
+                                url=f"http://{LOOPBACK}:{port}", store_address=store_address)
+            topology.wait_routed(spec.replicas)
             yield topology
         finally:
-            # The supervisor first, or it would restart the replicas the group is stopping.
-            sup.stop(grace=spec.stop_grace)
+            remove_namespace(cluster, namespace)
+            cluster.mesh.unpublish_port(port)
 
 
-def wait_envoy_routes(topology: Topology, healthy: int, timeout: float = 60.0) -> float:
-    """Wait until Envoy's health check sees `healthy` upstreams pass `/readyz`."""
-    from lab.procs import wait_until
+def remove_namespace(cluster: LabCluster, namespace: str) -> None:
+    """Delete the namespace, its Pods at once (a teardown, not a demo of graceful shutdown)."""
+    cluster.plane.kubectl("delete", "pods", "--all", "--namespace", namespace, "--grace-period=0", "--force",
+                          "--wait=false", check=False)
+    cluster.plane.kubectl("delete", "namespace", namespace, "--wait=false", check=False)
+    wait_until(lambda: not cluster.node.runs(namespace), 30, f"the Pods of {namespace} to stop", interval=0.1)
 
-    def ready() -> bool:
-        stats = topology.envoy_stats()
-        return any(name.endswith(".membership_healthy") and value >= healthy for name, value in stats.items())
-    return wait_until(ready, timeout, f"Envoy to see {healthy} healthy replica(s) at {topology.admin_url}",
-                      interval=0.2)

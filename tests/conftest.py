@@ -1,7 +1,9 @@
 """Fixtures shared by every test layer: real processes on loopback, always torn down.
 
 Layering: `procs` (a ProcessGroup per test) < session-wide stores (`redis_url`,
-`hazelcast_members`) < `start_webgatos` (gunicorn replicas of the real app).
+`hazelcast_members`) < `start_webgatos` (gunicorn replicas of the real app). The lab's Kubernetes
+and Istio (`lab_cluster`, `topology`) live in tests/e2e/conftest.py, the bare API server in
+tests/cluster/conftest.py.
 """
 
 import os
@@ -43,6 +45,18 @@ def require_hazelcast():
     try:
         binaries.java()
         binaries.hazelcast_jar()
+    except binaries.MissingBinary as missing:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(str(missing))
+
+
+def require_control_plane():
+    """The control plane `make control-plane` builds, or a skip naming it (a failure in CI)."""
+    try:
+        for program in ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "etcd", "kubectl",
+                        "pilot-discovery", "istioctl"):
+            binaries.control_plane(program)
     except binaries.MissingBinary as missing:
         if os.environ.get("CI"):
             raise

@@ -104,6 +104,11 @@ pin_context() {
 
 helm() { "$(helm_bin)" "$@"; }
 
+# DEMO_API_ONLY=1: every step talks to the API server as usual (installs, applies, labels, the chaos
+# run) but stops before waiting for pods to run. The test suite runs the demos this way against
+# its own kube-apiserver, which has no kubelet (docs/verification.md).
+api_only() { [ "${DEMO_API_ONLY:-}" = 1 ]; }
+
 # in_demo NAMESPACE: if this step fails, the demo's namespace stays for inspection; say so.
 in_demo() {
   CLEAN_HINT="resources stay in namespace $1 for inspection; 'make demo-${1#"${DEMO_NS_PREFIX:-rl-}"}-clean' removes them"

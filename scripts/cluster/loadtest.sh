@@ -74,6 +74,10 @@ kubectl create configmap loadtest-files --namespace "$namespace" --from-file=loa
   --dry-run=client -o yaml | kubectl apply -f - >/dev/null
 kubectl delete job "$job" --namespace "$namespace" --ignore-not-found --wait=true >/dev/null
 kubectl apply --namespace "$namespace" -f - >/dev/null <<<"$manifest"
+if api_only; then
+  echo "DEMO_API_ONLY: job $job is created; not waiting for it to run"
+  exit 0
+fi
 
 # Bounded wait: the Job's pod must start, then finish.
 deadline=$((SECONDS + ${LOADTEST_TIMEOUT_SECONDS:-900}))

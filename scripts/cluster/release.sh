@@ -10,8 +10,9 @@ shift 3
 pin_context
 in_demo "$namespace"
 # --reset-values: each step states its whole configuration; nothing carries over from the last.
-if ! helm upgrade --install "$release" "$chart" --namespace "$namespace" --reset-values \
-  --wait --timeout "${ROLLOUT_TIMEOUT:-5m}" "$@"; then
+wait_args=(--wait --timeout "${ROLLOUT_TIMEOUT:-5m}")
+if api_only; then wait_args=(); fi
+if ! helm upgrade --install "$release" "$chart" --namespace "$namespace" --reset-values "${wait_args[@]}" "$@"; then
   kubectl get pods --namespace "$namespace" -o wide || true
   kubectl get events --namespace "$namespace" --sort-by=.lastTimestamp | tail -n 15 || true
   die "release $release is not ready; ErrImagePull / ImagePullBackOff means the images are not in the cluster: run 'make images' and 'make cluster-images CLUSTER=$CLUSTER'"

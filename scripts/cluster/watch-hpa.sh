@@ -21,6 +21,6 @@ while :; do
       printf '%s  %-12s cpu %4s%% (target %s%%)  replicas %s -> %s  ready pods %s\n' \
         "$(date +%T)" "$name" "$cpu" "$target" "$current" "$desired" "${ready:-0}"
     done
-  [ "$SECONDS" -lt "$deadline" ] || break
+  if api_only || [ "$SECONDS" -ge "$deadline" ]; then break; fi
   sleep 15
 done

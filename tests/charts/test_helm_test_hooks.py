@@ -3,17 +3,15 @@ replicas of the apps behind a real balancer (Envoy, as the Service would be): th
 passes on a shared store, sees the memory store lose sessions across replicas, and fails with a
 reason when nothing answers. The probe paths of the rendered Deployments answer 200."""
 
-import json
 import re
 import subprocess
 import sys
-import urllib.request
 
 import chartlib
 import pytest
 
-from lab import envoy
-from lab.procs import LOOPBACK, free_port, http_status, wait_until
+from lab import balancer
+from lab.procs import LOOPBACK, free_port, http_status
 
 SCRIPT_TIMEOUT_SECONDS = 60
 
@@ -40,25 +38,11 @@ def probe_paths(scenario: chartlib.Scenario) -> list[str]:
 
 
 def behind_a_balancer(procs, tmp_path, urls: list[str]) -> str:
-    """Envoy (the lab's mesh, rendered from the chart's values) round-robins over `urls`, as the
-    Service would; returns its URL once every replica passed Envoy's /readyz health check."""
-    listen_port, admin_port = free_port(), free_port()
+    """Envoy round-robins each request over `urls`, as the Service (with a mesh) would; returns its
+    URL once every replica passed its /readyz health check."""
     upstreams = [(LOOPBACK, int(url.rsplit(":", 1)[1])) for url in urls]
-    bootstrap = envoy.render_bootstrap(envoy.load_scenario("no-retries"), listen_port=listen_port,
-                                       admin_port=admin_port, upstreams=upstreams)
-    config = tmp_path / "envoy.json"
-    config.write_text(json.dumps(bootstrap))
-    proxy = procs.envoy(config, admin_port)
-
-    def all_healthy() -> bool:
-        try:
-            with urllib.request.urlopen(f"http://{LOOPBACK}:{admin_port}/clusters", timeout=2) as response:
-                return response.read().decode().count("health_flags::healthy") == len(urls)
-        except OSError:
-            return False
-
-    wait_until(all_healthy, 30, "every replica healthy in Envoy", proc=proxy)
-    return f"http://{LOOPBACK}:{listen_port}"
+    url, _ = balancer.start(procs, tmp_path, upstreams)
+    return url
 
 
 def test_webgatos_session_check_passes_on_a_shared_store_across_replicas(start_webgatos, procs, tmp_path):

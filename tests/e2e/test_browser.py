@@ -3,7 +3,7 @@
 Two real webgatos replicas (gunicorn) sit behind a real Envoy; a real headless Chromium loads `/`
 ten times in one browser context and reads the background color it actually rendered.
 
-- Layer 7 (Envoy's HTTP router, as Istio): every request is balanced on its own, so the memory
+- Layer 7 (Envoy's HTTP router, as a mesh): every request is balanced on its own, so the memory
   store loses the user's color, while Redis and Hazelcast keep it on both replicas.
 - Layer 4 (Envoy's TCP proxy, as a plain Kubernetes Service): a connection is balanced once and
   then stays on its replica, so a browser that keeps its connection alive sees one replica and the
@@ -14,7 +14,6 @@ picture decoded from the app, and no request to anything but the app's own origi
 the first and last load land in test-artifacts/browser/ when a test fails.
 """
 
-import json
 import shutil
 import socket
 from contextlib import contextmanager
@@ -23,7 +22,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from lab.procs import LOOPBACK, free_port, wait_until
+from lab import balancer
+from lab.procs import LOOPBACK, wait_until
 from tests.conftest import require_browser
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -57,39 +57,19 @@ def _is_browser(process: psutil.Process) -> bool:
 
 @pytest.fixture
 def front(procs, tmp_path):
-    """Start Envoy in front of `upstreams` ("l7": HTTP router, "l4": TCP proxy); return its URL once
-    every upstream passed Envoy's /readyz health check, so the walk sees the whole rotation."""
-    from lab import envoy
+    """Start a balancer in front of `upstreams` ("l7": HTTP per request, "l4": TCP per connection,
+    lab/balancer.py); return its URL once every upstream passed its /readyz health check, so the
+    walk sees the whole rotation."""
 
     def start(upstream_urls: list[str], layer: str) -> str:
         upstreams = [(LOOPBACK, int(url.rsplit(":", 1)[1])) for url in upstream_urls]
-        listen_port, admin_port = free_port(), free_port()
-        if layer == "l7":
-            bootstrap = envoy.render_bootstrap(envoy.load_scenario("no-retries"), listen_port=listen_port,
-                                               admin_port=admin_port, upstreams=upstreams)
-        else:
-            bootstrap = envoy.render_tcp_bootstrap(listen_port=listen_port, admin_port=admin_port,
-                                                   upstreams=upstreams)
-        config = tmp_path / f"envoy-{layer}.json"
-        config.write_text(json.dumps(bootstrap))
         # One worker thread: Envoy's round-robin state is per worker, so with one worker every
         # connection of the browser draws from the same sequence and the test can reason about it.
-        proc = procs.envoy(config, admin_port, name=f"envoy-{layer}", extra_args=["--concurrency", "1"])
-        wait_until(lambda: _healthy_upstreams(admin_port) >= len(upstreams), 30,
-                   f"Envoy ({layer}) to see {len(upstreams)} healthy replicas", proc=proc)
-        return f"http://{LOOPBACK}:{listen_port}/"
+        url, _ = balancer.start(procs, tmp_path, upstreams, layer="http" if layer == "l7" else "tcp",
+                                name=f"envoy-{layer}", extra_args=["--concurrency", "1"])
+        return f"{url}/"
 
     return start
-
-
-def _healthy_upstreams(admin_port: int) -> int:
-    import urllib.request
-    try:
-        with urllib.request.urlopen(f"http://{LOOPBACK}:{admin_port}/clusters", timeout=1) as response:
-            lines = response.read().decode().splitlines()
-    except OSError:
-        return 0
-    return sum(line.endswith("::health_flags::healthy") for line in lines)
 
 
 def walk(url: str, tmp_path: Path, **options):

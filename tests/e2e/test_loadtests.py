@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from lab import binaries, envoy
+from lab import balancer, binaries
 from lab.procs import LOOPBACK, free_port, http_status, wait_until
 
 LOADTESTS = binaries.REPO_ROOT / "loadtests"
@@ -69,20 +69,13 @@ def locust(procs, tmp_path):
 
 @pytest.fixture
 def front(procs, start_webgatos, tmp_path):
-    """start(store, **replica_env) -> URL of Envoy in front of two ready webgatos replicas."""
+    """start(store, **replica_env) -> URL of an HTTP balancer in front of two ready webgatos replicas."""
 
     def start(store: str, **replica_env) -> str:
         urls = start_webgatos(store, replicas=2, **{k: str(v) for k, v in replica_env.items()})
         upstreams = [(LOOPBACK, int(url.rsplit(":", 1)[1])) for url in urls]
-        listen_port, admin_port = free_port(), free_port()
-        bootstrap = envoy.render_bootstrap(envoy.load_scenario("no-retries"), listen_port=listen_port,
-                                           admin_port=admin_port, upstreams=upstreams)
-        config = tmp_path / "envoy.yaml"
-        config.write_text(envoy.to_yaml(bootstrap))
-        proc = procs.envoy(config, admin_port)
-        wait_until(lambda: envoy.healthy_upstreams(admin_port) == set(upstreams), 30,
-                   "Envoy to see both replicas ready", proc=proc)
-        return f"http://{LOOPBACK}:{listen_port}"
+        url, _ = balancer.start(procs, tmp_path, upstreams)
+        return url
 
     return start
 

@@ -1,4 +1,4 @@
-"""The local target: victims from the supervisor's state file, real signals to real processes
+"""The local target: victims from the lab's replica state file, real signals to real processes
 (small Python programs started through the `procs` fixture, so all of them are torn down)."""
 
 import io
@@ -13,9 +13,8 @@ import pytest
 
 import chaos.__main__ as cli
 from chaos.core import GONE, KILLED, Victim
-from chaos.local import LocalTarget, candidates_from, describe_grace, signal_for
+from chaos.local import LocalTarget, ReplicaRecord, candidates_from, describe_grace, signal_for, write_state
 from lab.procs import wait_until
-from lab.supervisor import write_json_atomically
 
 SLEEPER = [sys.executable, "-c", "import time; time.sleep(120)"]
 # Ignores SIGTERM, like a process stuck in shutdown: only SIGKILL ends it.
@@ -24,8 +23,13 @@ STUBBORN = [sys.executable, "-c",
             "time.sleep(120)"]
 
 
-def record(name, proc, state="running", port=8000):
-    return {"name": name, "pid": proc.pid if proc is not None else None, "port": port, "restarts": 0, "state": state}
+def record(name, proc, state="running", address="127.0.0.1:8000"):
+    return {"name": name, "pid": proc.pid if proc is not None else None, "address": address, "restarts": 0,
+            "state": state}
+
+
+def write_json_atomically(path, records):
+    write_state(path, [ReplicaRecord(**r) for r in records])
 
 
 def test_candidates_are_running_replicas_that_lead_their_process_group(procs):
@@ -35,10 +39,10 @@ def test_candidates_are_running_replicas_that_lead_their_process_group(procs):
     dead.stop(grace=1)
     records = [record("webgatos-0", alive), record("webgatos-1", restarting, state="restarting"),
                record("webgatos-2", dead), record("webgatos-3", None),
-               {"name": "self", "pid": os.getpid(), "port": 1, "restarts": 0, "state": "running"},
-               {"name": "init", "pid": 1, "port": 1, "restarts": 0, "state": "running"}]
+               {"name": "self", "pid": os.getpid(), "address": "127.0.0.1:1", "restarts": 0, "state": "running"},
+               {"name": "init", "pid": 1, "address": "127.0.0.1:1", "restarts": 0, "state": "running"}]
     assert candidates_from(records) == [Victim("webgatos-0")]
-    assert candidates_from(records)[0].details == {"pid": alive.pid, "port": 8000}
+    assert candidates_from(records)[0].details == {"pid": alive.pid, "address": "127.0.0.1:8000"}
 
 
 def test_a_process_that_does_not_lead_its_group_is_never_a_candidate(procs):
@@ -82,7 +86,7 @@ def test_a_replica_still_shutting_down_is_not_picked_again(procs, tmp_path):
     target.kill(Victim("webgatos-0", {"pid": stubborn.pid}))
     assert stubborn.alive()  # ignores SIGTERM: still "running" in the state file
     assert [v.name for v in target.candidates()] == ["webgatos-1"]
-    replacement = procs.start("replacement", SLEEPER)  # the supervisor restarted it under a new pid
+    replacement = procs.start("replacement", SLEEPER)  # the lab's node restarted it under a new pid
     write_json_atomically(state, [record("webgatos-0", replacement), record("webgatos-1", other)])
     assert [v.name for v in target.candidates()] == ["webgatos-0", "webgatos-1"]
     stubborn.stop(grace=0.1)
@@ -109,7 +113,7 @@ def test_sigterm_escalates_to_sigkill_after_the_grace_period(procs, tmp_path):
     assert " escalated target=local victim=webgatos-0 signal=SIGKILL" in out.getvalue()
 
 
-def test_no_escalation_once_the_supervisor_replaced_the_process(procs, tmp_path):
+def test_no_escalation_once_the_node_replaced_the_process(procs, tmp_path):
     proc = procs.start("stubborn", STUBBORN)
     replacement = procs.start("replacement", SLEEPER)
     wait_until(lambda: "ready" in proc.log_path.read_text(), 10, "the stubborn process")
@@ -132,7 +136,7 @@ def test_cli_without_a_state_file_fails_with_one_line(tmp_path, capsys):
     code, out = run_local("--state", str(tmp_path / "missing.json"), "--rounds", "1")
     assert code == 1 and out == ""
     err = capsys.readouterr().err.strip()
-    assert err == f"chaos local: no supervisor state file at {tmp_path / 'missing.json'}: is the lab running?"
+    assert err == f"chaos local: no replica state file at {tmp_path / 'missing.json'}: is the lab running?"
 
 
 @pytest.mark.parametrize("argv, message", [

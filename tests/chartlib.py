@@ -14,15 +14,14 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import jsonschema
 import kubernetes_validate
 import kubernetes_validate.utils
 import yaml
 
 from lab import binaries
-from lab.envoy import deep_merge
+from lab.topology import deep_merge
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[1]
 CHARTS_DIR = REPO_ROOT / "charts"
 CHART_NAMES = ("webgatos", "sqrt")
 RELEASE = "lab"
@@ -79,6 +78,17 @@ class HelmFailed(AssertionError):
         self.stderr = result.stderr
         self.stdout = result.stdout
         super().__init__(f"`{' '.join(argv)}` exited {result.returncode}:\n{result.stderr}{result.stdout}")
+
+
+def istioctl() -> str:
+    """The lab's istioctl (`make control-plane`); a skip outside CI, a failure in CI, when missing."""
+    import pytest
+    try:
+        return binaries.control_plane("istioctl")
+    except binaries.MissingBinary as missing:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(str(missing))
 
 
 def run_helm(*args: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -160,8 +170,6 @@ def validate_kubernetes(doc: dict, version: str) -> str | None:
     return None
 
 
-# --- Istio: CRD schemas made strict -------------------------------------------------------------
-
 def istio_crds_path() -> Path | None:
     """The Istio CRD bundle: $ISTIO_CRDS (file or folder), else ../shared/schemas/istio/."""
     configured = os.environ.get("ISTIO_CRDS")
@@ -169,140 +177,6 @@ def istio_crds_path() -> Path | None:
     if candidate.is_dir():
         candidate = candidate / "crd-all.gen.yaml"
     return candidate if candidate.is_file() else None
-
-
-def strict_schema(node: dict) -> dict:
-    """An openAPIV3Schema node as JSON Schema that rejects unknown fields.
-
-    Kubernetes prunes unknown fields instead of rejecting them, so a CRD schema alone would let a
-    typo through; objects that list their properties get `additionalProperties: false`.
-    """
-    node = {key: value for key, value in node.items() if key != "x-kubernetes-validations"}
-    if node.pop("x-kubernetes-int-or-string", False):
-        node.pop("type", None)
-        node.setdefault("anyOf", [{"type": "integer"}, {"type": "string"}])
-    if node.pop("nullable", False) and isinstance(node.get("type"), str):
-        node["type"] = [node["type"], "null"]
-    if "properties" in node:
-        node["properties"] = {name: strict_schema(child) for name, child in node["properties"].items()}
-        if not node.get("x-kubernetes-preserve-unknown-fields") and "additionalProperties" not in node:
-            node["additionalProperties"] = False
-    if isinstance(node.get("items"), dict):
-        node["items"] = strict_schema(node["items"])
-    if isinstance(node.get("additionalProperties"), dict):
-        node["additionalProperties"] = strict_schema(node["additionalProperties"])
-    for combinator in ("anyOf", "oneOf", "allOf"):
-        if combinator in node:
-            node[combinator] = [strict_schema(child) for child in node[combinator]]
-    if isinstance(node.get("not"), dict):
-        node["not"] = strict_schema(node["not"])
-    return node
-
-
-_METADATA_SCHEMA = {
-    "type": "object",
-    "additionalProperties": False,
-    "required": ["name"],
-    "properties": {
-        "name": {"type": "string", "maxLength": 253, "pattern": r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"},
-        "namespace": {"type": "string"},
-        "labels": {"type": "object", "additionalProperties": {"type": "string"}},
-        "annotations": {"type": "object", "additionalProperties": {"type": "string"}},
-    },
-}
-
-_GO_DURATION = re.compile(r"^(?:(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h))+$")
-_GO_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
-_UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
-_AT_MOST_ONE_OF = re.compile(r"^\(has\(self\.(\w+)\) \? 1 : 0\) \+ \(has\(self\.(\w+)\) \? 1 : 0\) <= 1$")
-
-
-def go_duration_seconds(text: str) -> float | None:
-    if not isinstance(text, str) or not _GO_DURATION.match(text):
-        return None
-    return sum(float(number) * _UNIT_SECONDS[unit] for number, unit in _GO_DURATION_PART.findall(text))
-
-
-def check_cel_rule(rule: str, value) -> str | None:
-    """Evaluate the CEL rules Istio puts on the kinds these charts render; None when satisfied.
-
-    A rule not listed here is reported as unsupported, so a new rule fails the tests loudly
-    instead of passing unchecked.
-    """
-    rule = " ".join(rule.split())
-    if rule == "duration(self) >= duration('1ms')":
-        seconds = go_duration_seconds(value)
-        if seconds is None:
-            return f"{value!r} is not a duration (e.g. 500ms, 2s, 1m)"
-        return None if seconds >= 1e-3 else f"{value!r} is shorter than 1ms"
-    if rule == '!self.contains("*")':
-        return f"{value!r} must not contain '*'" if "*" in value else None
-    if rule == 'self.all(key, !key.contains("*"))':
-        return f"keys {sorted(value)} must not contain '*'" if any("*" in key for key in value) else None
-    if rule == "self.all(key, key.size() != 0)":
-        return "keys must not be empty" if any(key == "" for key in value) else None
-    if rule == "0 < self && self <= 65535":
-        return None if 0 < value <= 65535 else f"{value} is not a port number"
-    if match := _AT_MOST_ONE_OF.match(rule):
-        present = [name for name in match.groups() if name in value]
-        return f"set at most one of {', '.join(match.groups())}" if len(present) > 1 else None
-    return f"unsupported CEL rule {rule!r}: teach tests/charts/chartlib.check_cel_rule to evaluate it"
-
-
-def _cel_errors(schema: dict, value, path: str) -> list[str]:
-    errors = []
-    for validation in schema.get("x-kubernetes-validations", []):
-        problem = check_cel_rule(validation["rule"], value)
-        if problem:
-            errors.append(f"{path or '<root>'}: {validation.get('message') or problem} ({problem})")
-    if isinstance(value, dict):
-        for name, child in value.items():
-            if name in schema.get("properties", {}):
-                errors += _cel_errors(schema["properties"][name], child, f"{path}.{name}")
-            elif isinstance(schema.get("additionalProperties"), dict):
-                errors += _cel_errors(schema["additionalProperties"], child, f"{path}.{name}")
-    elif isinstance(value, list) and isinstance(schema.get("items"), dict):
-        for index, child in enumerate(value):
-            errors += _cel_errors(schema["items"], child, f"{path}[{index}]")
-    return errors
-
-
-class IstioSchemas:
-    """Strict validators for every served version of every kind in an Istio CRD bundle."""
-
-    def __init__(self, crd_bundle: Path):
-        self.schemas: dict[tuple[str, str], dict] = {}
-        self.validators: dict[tuple[str, str], jsonschema.Draft7Validator] = {}
-        for crd in yaml.load_all(crd_bundle.read_text(), Loader=YAML_LOADER):
-            if not crd or crd.get("kind") != "CustomResourceDefinition":
-                continue
-            group, kind = crd["spec"]["group"], crd["spec"]["names"]["kind"]
-            for version in crd["spec"]["versions"]:
-                if not version.get("served"):
-                    continue
-                api_version = f"{group}/{version['name']}"
-                schema = version["schema"]["openAPIV3Schema"]
-                strict = strict_schema(schema)
-                strict["required"] = sorted({*strict.get("required", []), "apiVersion", "kind", "metadata"})
-                strict["properties"] = {**strict.get("properties", {}), "apiVersion": {"const": api_version},
-                                        "kind": {"const": kind}, "metadata": _METADATA_SCHEMA}
-                strict["additionalProperties"] = False
-                self.schemas[(api_version, kind)] = schema
-                self.validators[(api_version, kind)] = jsonschema.Draft7Validator(strict)
-
-    def errors(self, doc: dict) -> list[str]:
-        key = (doc.get("apiVersion"), doc.get("kind"))
-        if key not in self.validators:
-            return [f"{doc_id(doc)}: no served Istio schema for {key[0]} {key[1]}"]
-        problems = [f"{doc_id(doc)} at {'.'.join(str(p) for p in error.absolute_path) or '<root>'}: {error.message}"
-                    for error in self.validators[key].iter_errors(doc)]
-        problems += [f"{doc_id(doc)} {problem}" for problem in _cel_errors(self.schemas[key], doc, "")]
-        return problems
-
-
-@functools.cache
-def istio_schemas(crd_bundle: Path) -> IstioSchemas:
-    return IstioSchemas(crd_bundle)
 
 
 def unknown_key(schema: dict, dotted_key: str) -> str | None:
