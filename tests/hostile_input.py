@@ -32,6 +32,12 @@ paths = st.one_of(
     st.builds(lambda base, tail: base + tail, st.sampled_from(WEBGATOS_PATHS), ANY_TEXT),
     ANY_TEXT.map(lambda text: "/" + text.lstrip("/")),
 )
+# (method, path): half the time one of webgatos's real routes, so hostile headers and bodies reach
+# the views (PUT /admin/faults above all) and not only the 404 and 405 answers.
+WEBGATOS_ROUTES = [("GET", "/"), ("GET", "/api/session"), ("HEAD", "/api/session"), ("GET", "/healthz"),
+                   ("GET", "/readyz"), ("GET", "/metrics"), ("GET", "/admin/faults"), ("PUT", "/admin/faults"),
+                   ("GET", "/static/cat.svg")]
+routes = st.one_of(st.sampled_from(WEBGATOS_ROUTES), st.tuples(methods, paths))
 
 query_strings = st.one_of(
     st.just(""),
@@ -102,6 +108,7 @@ bodies = st.one_of(
     st.integers(MAX_BODY_BYTES - 16, MAX_BODY_BYTES + 64).map(lambda size: b'{"a": "' + b"x" * size + b'"}'),
 )
 content_types = st.one_of(
+    st.just("application/json"),
     st.sampled_from(["application/json", "application/json; charset=utf-8", "application/json; charset=latin-1",
                      "application/merge-patch+json", "text/plain", "application/x-www-form-urlencoded",
                      "multipart/form-data; boundary=x", "multipart/form-data", "application/jsonx", ""]),

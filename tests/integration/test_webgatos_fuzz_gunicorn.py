@@ -87,6 +87,11 @@ request_targets = st.one_of(
     st.sampled_from(["*", "http://replica/api/session", "api/session", "/%", "/%zz", "/" + "a" * 9000, ""]),
 )
 versions = st.sampled_from(["HTTP/1.1", "HTTP/1.0", "HTTP/1.2", "HTTP/2.0", "HTTP/0.9", "http/1.1", "HTTP/1.1 x", ""])
+raw_routes = st.one_of(  # (method, request target): as in hostile.routes, half the time a real route
+    st.builds(lambda route, query: (route[0], route[1] + (f"?{quote(query, safe='=&%')}" if query else "")),
+              st.sampled_from(hostile.WEBGATOS_ROUTES), hostile.query_strings),
+    st.tuples(st.one_of(hostile.methods, st.sampled_from(["get", "G ET", "", "PUT\x00", "CONNECT"])), request_targets),
+)
 
 
 @st.composite
@@ -123,8 +128,8 @@ def framed(draw, body: bytes) -> tuple[list[tuple[str, str]], bytes]:
 
 @st.composite
 def raw_requests(draw) -> bytes:
-    method = draw(st.one_of(hostile.methods, st.sampled_from(["get", "G ET", "", "PUT\x00", "CONNECT"])))
-    line = f"{method} {draw(request_targets)} {draw(versions)}"
+    method, target = draw(raw_routes)
+    line = f"{method} {target} {draw(versions)}"
     hosts = st.sampled_from(["replica", "", "a b", "[::1", "x" * 300])
     headers = [("Host", draw(hosts))] if draw(st.booleans()) else []
     headers += list(draw(hostile.headers).items())
@@ -157,6 +162,21 @@ def test_any_raw_request_is_below_500_and_logs_no_traceback(replica, raw):
     assert replica.call("GET", "/healthz")[0] == 200  # still serving
     status, _, body = replica.call("GET", "/api/session", headers={"Cookie": own_cookie})
     assert status == 200 and json.loads(body)["color"] == color  # sessions intact
+    log = replica.new_log()
+    assert "Traceback" not in log and "Error handling request" not in log, log[-3000:]
+
+
+@settings(max_examples=fuzz_examples(1), suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(body=hostile.bodies, content_type=hostile.content_types)
+def test_fault_admin_on_the_wire_answers_200_or_400_with_a_reason(replica, body, content_type):
+    status, _, answer = replica.call("PUT", "/admin/faults", body, {"Content-Type": content_type})
+    assert replica.call("PUT", "/admin/faults", NO_FAULTS, {"Content-Type": "application/json"})[0] == 200
+    if status == 413:
+        assert len(body) > hostile.MAX_BODY_BYTES
+    elif status != 200:
+        assert status == 400, answer[:300]
+        reason = json.loads(answer)["error"]
+        assert reason and "\n" not in reason
     log = replica.new_log()
     assert "Traceback" not in log and "Error handling request" not in log, log[-3000:]
 

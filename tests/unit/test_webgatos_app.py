@@ -187,7 +187,7 @@ def test_delay_fault_slows_app_requests(client):
     ({"error_status": 503.5}, "error_status=503.5"),
     ({"delay_seconds": -1}, "delay_seconds=-1"),
     ({"delay_seconds": 3600}, "delay_seconds=3600"),
-    ({"latency": 1}, "unknown key(s) latency"),
+    ({"latency": 1}, "unknown key(s) 'latency'"),
     ({}, "JSON object"),
     ([1, 2], "JSON object"),
 ])
@@ -229,7 +229,8 @@ def test_deeply_nested_fault_body_is_a_400_with_a_reason(request, store, body):
     (b"", "not valid JSON"),
     (b"[" * 33 + b"]" * 33, "deeper than 32 levels"),
     (b"[" * 32 + b"]" * 32, "body must be a JSON object"),  # 32 levels parse: the fault check answers
-    (b'{"a": "' + b"[" * 5000 + b'"}', "unknown key(s) a"),  # brackets inside a string do not nest
+    (b'{"a\\nb": 1, "c": 2, "d": 3, "e": 4}', "unknown key(s) 'a\\nb', 'c', 'd', ...: use any of"),
+    (b'{"a": "' + b"[" * 5000 + b'"}', "unknown key(s) 'a'"),  # brackets inside a string do not nest
 ])
 def test_fault_body_that_is_not_plain_json_is_a_400_with_a_reason(client, body, reason):
     response = client.put("/admin/faults", data=body, content_type="application/json")

@@ -40,8 +40,7 @@ class Faults:
             raise FaultInputError(f"body must be {EXPECTED_BODY}")
         unknown = sorted(set(changes) - set(LIMITS))
         if unknown:
-            names = ", ".join(unknown)
-            names = names if len(names) <= 60 else names[:57] + "..."  # the reason stays one short line
+            names = ", ".join(shown(key) for key in unknown[:3]) + (", ..." if len(unknown) > 3 else "")
             raise FaultInputError(f"unknown key(s) {names}: use any of {', '.join(LIMITS)}")
         checked = {}
         for key, value in changes.items():
