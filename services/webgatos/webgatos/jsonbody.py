@@ -19,8 +19,9 @@ _shown.maxstring = _shown.maxother = 40
 
 
 def shown(value) -> str:
-    """A short repr of a value taken from a body, for error messages (bounded whatever the value)."""
-    return _shown.repr(value)
+    """A short repr of a value taken from a body, for error messages: at most 60 characters."""
+    text = _shown.repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 class JsonBodyError(ValueError):
