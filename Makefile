@@ -112,6 +112,15 @@ test-browser: tools browser ## Run the browser tests only (real headless Chromiu
 test: tools ## Run the whole test suite (installs what it needs).
 	$(PY) -m pytest
 
+# The property-based fuzz suites (Hypothesis). `make test` runs them with the bounded "default"
+# profile; test-fuzz runs only them, with the "fuzz" profile's many more examples (tests/conftest.py).
+FUZZ_TESTS := tests/unit/test_webgatos_fuzz.py tests/unit/test_sqrt_fuzz.py tests/unit/test_cli_fuzz.py \
+  tests/integration/test_webgatos_fuzz_gunicorn.py
+
+.PHONY: test-fuzz
+test-fuzz: venv redis java hazelcast ## Run only the fuzz tests, with many more examples (HYPOTHESIS_PROFILE=fuzz).
+	HYPOTHESIS_PROFILE=fuzz $(PY) -m pytest $(FUZZ_TESTS) -q
+
 .PHONY: lint
 lint: venv ## Lint Python with ruff.
 	$(VENV)/bin/ruff check .

@@ -28,6 +28,19 @@ from chaos.core import (
 EXIT_OK, EXIT_FAILED, EXIT_REFUSED = 0, 1, 2
 
 
+class OneLineErrors(argparse.ArgumentParser):
+    """Bad arguments exit 2 with one line on stderr, not argparse's usage block (--help shows it)."""
+
+    def error(self, message: str):
+        self.exit(EXIT_REFUSED, f"{self.prog}: error: {' '.join(message.splitlines())} (see --help)\n")
+
+    def _get_values(self, action, arg_strings):
+        # Python 3.11 turns `--opt=--` into an empty list that skips the option's type check.
+        if arg_strings == ["--"] and action.option_strings and action.nargs is None:
+            self.error(f"argument {'/'.join(action.option_strings)}: expected one argument")
+        return super()._get_values(action, arg_strings)
+
+
 def non_negative_int(text: str) -> int:
     try:
         value = int(text)
@@ -65,9 +78,9 @@ def add_common(parser: argparse.ArgumentParser, what: str) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m chaos", description=__doc__.splitlines()[0],
-                                     epilog="Every kill is one log line: TIME RESULT target=... victim=... "
-                                            "signal=... round=...; a summary line ends the run.")
+    parser = OneLineErrors(prog="python -m chaos", description=__doc__.splitlines()[0],
+                           epilog="Every kill is one log line: TIME RESULT target=... victim=... "
+                                  "signal=... round=...; a summary line ends the run.")
     targets = parser.add_subparsers(dest="target", required=True)
 
     k8s = targets.add_parser("k8s", help="delete pods matching a label selector in one namespace",

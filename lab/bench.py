@@ -87,7 +87,7 @@ def run(args) -> int:
         wanted = {name.strip() for name in args.only.split(",")}
         unknown = wanted - {section.__name__ for section in SECTIONS}
         if unknown:
-            print(f"--only: unknown section(s) {', '.join(sorted(unknown))}; "
+            print(f"--only: unknown section(s) {', '.join(map(repr, sorted(unknown)))}; "
                   f"known: {', '.join(s.__name__ for s in SECTIONS)}", file=sys.stderr)
             return 2
         sections = [section for section in SECTIONS if section.__name__ in wanted]

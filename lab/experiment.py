@@ -95,7 +95,7 @@ def parse_scenarios(text: str) -> list[Scenario]:
     names = [name.strip() for name in text.split(",") if name.strip()]
     unknown = [name for name in names if name not in SCENARIOS]
     if unknown:
-        raise LabInputError(f"unknown scenario(s) {', '.join(unknown)}: choose from {', '.join(SCENARIOS)}")
+        raise LabInputError(f"unknown scenario(s) {', '.join(map(repr, unknown))}: choose from {', '.join(SCENARIOS)}")
     return [SCENARIOS[name] for name in names]
 
 

@@ -2,6 +2,7 @@
 
 import argparse
 import signal
+import sys
 import tempfile
 from pathlib import Path
 
@@ -18,8 +19,11 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
+    if not 0 < args.port < 65536:
+        print(f"lab serve: --port {args.port} is not a port: use 1-65535", file=sys.stderr)
+        return 2
     if port_in_use(args.port):
-        print(f"port {args.port} on {LOOPBACK} is already in use: pick another with --port")
+        print(f"port {args.port} on {LOOPBACK} is already in use: pick another with --port", file=sys.stderr)
         return 2
     with tempfile.TemporaryDirectory(prefix="webgatos-") as tmp, ProcessGroup(tmp) as group:
         redis_port = free_port()

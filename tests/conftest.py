@@ -4,6 +4,9 @@ Layering: `procs` (a ProcessGroup per test) < session-wide stores (`redis_url`,
 `hazelcast_members`) < `start_webgatos` (gunicorn replicas of the real app). The lab's Kubernetes
 and Istio (`lab_cluster`, `topology`) live in tests/e2e/conftest.py, the bare API server in
 tests/cluster/conftest.py.
+
+Hypothesis profiles (HYPOTHESIS_PROFILE): `default`, bounded for `make test`; `fuzz`, many more
+examples, for `make test-fuzz`.
 """
 
 import os
@@ -11,6 +14,9 @@ import uuid
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
+from hypothesis.configuration import set_hypothesis_home_dir
+from hypothesis.database import DirectoryBasedExampleDatabase
 
 from lab import binaries
 from lab.procs import LOOPBACK, ProcessGroup, free_port
@@ -18,6 +24,23 @@ from lab.procs import LOOPBACK, ProcessGroup, free_port
 REPO_ROOT = Path(__file__).resolve().parent.parent
 WEBGATOS_GUNICORN_CONF = REPO_ROOT / "services" / "webgatos" / "gunicorn.conf.py"
 SQRT_GUNICORN_CONF = REPO_ROOT / "services" / "sqrt" / "gunicorn.conf.py"
+
+# Hypothesis keeps its example database and caches in .cache/ (git-ignored), not in ./.hypothesis.
+HYPOTHESIS_HOME = REPO_ROOT / ".cache" / "hypothesis"
+set_hypothesis_home_dir(HYPOTHESIS_HOME)
+settings.register_profile(
+    "default", max_examples=100, deadline=None, print_blob=True,
+    derandomize=bool(os.environ.get("CI")),  # CI replays the same examples; a laptop explores new ones
+    database=DirectoryBasedExampleDatabase(HYPOTHESIS_HOME / "examples"),
+    suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("fuzz", settings.get_profile("default"), max_examples=2000, derandomize=False)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+
+
+def fuzz_examples(share: float) -> int:
+    """max_examples for one fuzz test, scaled from the profile's: above 1 where examples are cheap
+    (in-process), 1 or below where each one costs real processes and sockets."""
+    return max(5, round(settings.default.max_examples * share))
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ from webgatos import Settings, create_app
 from webgatos.colors import PALETTE, ColorWheel, text_color
 
 from lab.procs import free_port
+from tests.hostile_input import ISSUE_DEEP_BODIES, MAX_BODY_BYTES
 
 COOKIE = "webgatos_session"
 
@@ -186,7 +187,7 @@ def test_delay_fault_slows_app_requests(client):
     ({"error_status": 503.5}, "error_status=503.5"),
     ({"delay_seconds": -1}, "delay_seconds=-1"),
     ({"delay_seconds": 3600}, "delay_seconds=3600"),
-    ({"latency": 1}, "unknown key(s) latency"),
+    ({"latency": 1}, "unknown key(s) 'latency'"),
     ({}, "JSON object"),
     ([1, 2], "JSON object"),
 ])
@@ -201,6 +202,55 @@ def test_non_json_fault_body_is_a_400(client):
     response = client.put("/admin/faults", data="error_rate=1", content_type="text/plain")
     assert response.status_code == 400
     assert "JSON object" in response.get_json()["error"]
+
+
+@pytest.mark.parametrize("store", ["memory", "redis"])
+@pytest.mark.parametrize("body", ISSUE_DEEP_BODIES.values(), ids=ISSUE_DEEP_BODIES.keys())
+def test_deeply_nested_fault_body_is_a_400_with_a_reason(request, store, body):
+    """Issue 18: these bodies made the JSON parser exceed the recursion limit, a 500."""
+    extra = {"redis_url": request.getfixturevalue("redis_url")} if store == "redis" else {}
+    client = make_client(session_store=store, **extra)
+    response = client.put("/admin/faults", data=body, content_type="application/json")
+    assert response.status_code == 400
+    assert "deeper than 32 levels" in response.get_json()["error"]
+    assert client.get("/admin/faults").get_json()["error_rate"] == 0.0
+
+
+@pytest.mark.parametrize(("body", "reason"), [
+    (b'{"error_rate": NaN}', "NaN is not a JSON number"),
+    (b'{"error_rate": Infinity}', "Infinity is not a JSON number"),
+    (b'{"delay_seconds": -Infinity}', "-Infinity is not a JSON number"),
+    (b'{"error_rate": 1e999}', "number out of range: 1e999"),
+    (b'{"error_status": 5' + b"0" * 5000 + b"}", "number longer than 100 characters"),
+    (b'{"error_rate": 0.1, "error_rate": 1}', "key 'error_rate' twice"),
+    (b'{"error_rate": "\xff"}', "not valid UTF-8"),
+    (b"\xef\xbb\xbf{}", "BOM"),
+    (b'{"error_rate": 0.5', "not valid JSON"),
+    (b"", "not valid JSON"),
+    (b"[" * 33 + b"]" * 33, "deeper than 32 levels"),
+    (b"[" * 32 + b"]" * 32, "body must be a JSON object"),  # 32 levels parse: the fault check answers
+    (b'{"a\\nb": 1, "c": 2, "d": 3, "e": 4}', "unknown key(s) 'a\\nb', 'c', 'd', ...: use any of"),
+    (b'{"a": "' + b"[" * 5000 + b'"}', "unknown key(s) 'a'"),  # brackets inside a string do not nest
+])
+def test_fault_body_that_is_not_plain_json_is_a_400_with_a_reason(client, body, reason):
+    response = client.put("/admin/faults", data=body, content_type="application/json")
+    assert response.status_code == 400
+    assert reason in response.get_json()["error"]
+    assert client.get("/admin/faults").get_json()["error_rate"] == 0.0
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", None])
+def test_fault_body_needs_the_json_content_type(client, content_type):
+    response = client.put("/admin/faults", data=b'{"error_rate": 1}', content_type=content_type)
+    assert response.status_code == 400
+    assert "Content-Type must be application/json" in response.get_json()["error"]
+    assert client.get("/admin/faults").get_json()["error_rate"] == 0.0
+
+
+def test_fault_body_over_the_size_limit_is_a_413_with_a_reason(client):
+    response = client.put("/admin/faults", data=b" " * (MAX_BODY_BYTES + 1), content_type="application/json")
+    assert response.status_code == 413
+    assert response.get_data(as_text=True) == f"Request body over {MAX_BODY_BYTES} bytes.\n"
 
 
 def test_unreachable_redis_answers_503_without_traceback_and_keeps_probes_alive():

@@ -9,10 +9,12 @@ import threading
 import time
 
 from flask import Flask, Response, g, jsonify, render_template, request, request_finished, session
+from werkzeug.exceptions import HTTPException
 
 from webgatos import metrics
 from webgatos.colors import ColorWheel, text_color
-from webgatos.faults import FaultInputError, Faults
+from webgatos.faults import EXPECTED_BODY, FaultInputError, Faults
+from webgatos.jsonbody import JsonBodyError, parse_json_body, shown
 from webgatos.settings import Settings
 from webgatos.stores import (
     SESSION_COOKIE_NAME,
@@ -23,6 +25,7 @@ from webgatos.stores import (
 
 log = logging.getLogger(__name__)
 FAULTED_ENDPOINTS = frozenset({"index", "api_session"})
+MAX_BODY_BYTES = 16 * 1024  # the admin API's JSON is a few dozen bytes; larger bodies are a 413
 
 
 class Lifecycle:
@@ -45,7 +48,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         SESSION_COOKIE_SAMESITE="Lax",
         PERMANENT_SESSION_LIFETIME=settings.session_ttl_seconds,
         SESSION_REFRESH_EACH_REQUEST=True,
-        MAX_CONTENT_LENGTH=16 * 1024,
+        MAX_CONTENT_LENGTH=MAX_BODY_BYTES,
     )
     app.json.sort_keys = False
     app.session_interface = make_session_interface(
@@ -111,6 +114,10 @@ def create_app(settings: Settings | None = None) -> Flask:
     def store_unavailable(error):
         return Response(STORE_UNAVAILABLE_MESSAGE, status=503, mimetype="text/plain", headers={"Retry-After": "1"})
 
+    @app.errorhandler(413)
+    def body_too_large(error):
+        return Response(f"Request body over {MAX_BODY_BYTES} bytes.\n", status=413, mimetype="text/plain")
+
     @app.errorhandler(500)
     def internal_error(error):
         return Response("Internal error.\n", status=500, mimetype="text/plain")
@@ -157,12 +164,26 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     @app.put("/admin/faults")
     def put_faults():
+        if not request.is_json:
+            given = f", not {shown(request.mimetype)}" if request.mimetype else ""
+            return jsonify({"error": f"Content-Type must be application/json{given}: send {EXPECTED_BODY}"}), 400
         try:
-            return jsonify(faults.update(request.get_json(silent=True)))
-        except FaultInputError as error:
+            return jsonify(faults.update(parse_json_body(request_body())))
+        except (JsonBodyError, FaultInputError) as error:
             return jsonify({"error": str(error)}), 400
 
     return app
+
+
+def request_body() -> bytes:
+    """The raw body, or JsonBodyError when the server cannot deliver it (e.g. gunicorn's
+    InvalidChunkSize for a broken chunked body, an exception of the server's own)."""
+    try:
+        return request.get_data(cache=False)
+    except HTTPException:
+        raise  # 413 over MAX_CONTENT_LENGTH, 400 for a client gone mid-body: answers already
+    except Exception as error:
+        raise JsonBodyError(f"cannot read the body: {type(error).__name__}") from None
 
 
 def _own_ip() -> str:

@@ -8,7 +8,10 @@ import random
 import threading
 from dataclasses import asdict, dataclass
 
+from webgatos.jsonbody import shown
+
 LIMITS = {"error_rate": (0.0, 1.0), "error_status": (500, 599), "delay_seconds": (0.0, 60.0)}
+EXPECTED_BODY = f"a JSON object with any of: {', '.join(LIMITS)}"
 
 
 class FaultInputError(ValueError):
@@ -34,10 +37,11 @@ class Faults:
     def update(self, changes) -> dict:
         """Apply a JSON object with any of the keys; all-or-nothing."""
         if not isinstance(changes, dict) or not changes:
-            raise FaultInputError(f"body must be a JSON object with any of: {', '.join(LIMITS)}")
+            raise FaultInputError(f"body must be {EXPECTED_BODY}")
         unknown = sorted(set(changes) - set(LIMITS))
         if unknown:
-            raise FaultInputError(f"unknown key(s) {', '.join(unknown)}: use any of {', '.join(LIMITS)}")
+            names = ", ".join(shown(key) for key in unknown[:3]) + (", ..." if len(unknown) > 3 else "")
+            raise FaultInputError(f"unknown key(s) {names}: use any of {', '.join(LIMITS)}")
         checked = {}
         for key, value in changes.items():
             low, high = LIMITS[key]
@@ -45,7 +49,7 @@ class Faults:
             valid_type = isinstance(value, int) if wants_int else isinstance(value, int | float)
             if isinstance(value, bool) or not valid_type or not low <= value <= high:
                 kind = "an integer" if wants_int else "a number"
-                raise FaultInputError(f"{key}={value!r} is not valid: use {kind} from {low:g} to {high:g}")
+                raise FaultInputError(f"{key}={shown(value)} is not valid: use {kind} from {low:g} to {high:g}")
             checked[key] = value if wants_int else float(value)
         with self._lock:
             for key, value in checked.items():
