@@ -45,7 +45,7 @@ from kubernetes.client.exceptions import ApiException
 from chaos import local as chaos_local
 from lab import binaries, cgroups
 from lab.controlplane import ControlPlane
-from lab.procs import Proc, ProcessGroup
+from lab.procs import Proc, ProcessGroup, wait_until
 
 REPO_ROOT = binaries.REPO_ROOT
 NODE_TAINT = {"key": "resilience-lab.io/lab-node", "value": "true", "effect": "NoSchedule"}
@@ -216,7 +216,7 @@ class LabNode:
 
     # Life cycle
 
-    def start(self) -> "LabNode":
+    def start(self, timeout: float = 60.0) -> "LabNode":
         self.workdir.mkdir(parents=True, exist_ok=True)
         self._register()
         for target, thread_name in ((self._watch, "node-watch"), (self._loop, "node-loop"),
@@ -224,7 +224,15 @@ class LabNode:
             thread = threading.Thread(target=target, name=thread_name, daemon=True)
             thread.start()
             self._threads.append(thread)
+        # A new Node is tainted not-ready until the node lifecycle controller sees it Ready, as
+        # after a kubelet registers; Pods are scheduled here only after that.
+        wait_until(self._schedulable, timeout, f"the node lifecycle controller to find {self.name} Ready",
+                   interval=0.2)
         return self
+
+    def _schedulable(self) -> bool:
+        taints = self._api.read_node(self.name).spec.taints or []
+        return [taint.key for taint in taints] == [NODE_TAINT["key"]]
 
     def stop(self, grace: float = 5.0) -> None:
         """Stop every Pod's process (SIGTERM, then SIGKILL after `grace`) and the node's threads.
@@ -601,9 +609,10 @@ class LabNode:
                 self._record("sigkill", run, pid=run.proc.pid)
                 self._stop_process(run, grace=0)
             return
+        returncode = run.proc.returncode() if run.proc is not None else None
         self._stop_process(run, grace=0)
         self._finalize(run.namespace, run.name, run.uid)
-        self._forget(run, "terminated")
+        self._forget(run, "terminated", returncode=returncode)
 
     def _finalize(self, namespace: str, name: str, uid: str) -> None:
         """The kubelet's last word on a Pod: delete it for good (grace 0, this uid only)."""
@@ -615,13 +624,13 @@ class LabNode:
             if error.status not in (404, 409):
                 raise
 
-    def _forget(self, run: PodRun, why: str) -> None:
+    def _forget(self, run: PodRun, why: str, **details) -> None:
         self._stop_process(run, grace=0)
         run.proc, run.ready, run.gone = None, False, True
         with self._lock:
             self._runs.pop(run.key, None)
         shutil.rmtree(run.tmp.parent, ignore_errors=True)
-        self._record(why, run)
+        self._record(why, run, **details)
         for listener in self.listeners:
             listener(run)
         self._write_state()

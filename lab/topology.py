@@ -60,7 +60,7 @@ class TopologySpec:
     replicas: int = 2
     scenario: str = "retries"
     port: int = 0  # the gateway's listener; 0 picks a free port
-    drain_seconds: float = 2.0  # shutdown.drainSeconds of the chart
+    drain_seconds: int = 2  # shutdown.drainSeconds of the chart
     values: dict = field(default_factory=dict)  # more chart values, e.g. {"faults": {"delaySeconds": 1}}
 
     def validate(self) -> None:

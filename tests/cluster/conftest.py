@@ -100,7 +100,8 @@ def cluster(tmp_path_factory) -> Cluster:
 @pytest.fixture(scope="session")
 def lab_node(cluster) -> LabNode:
     """The lab's node, for tests whose Pods must run (they tolerate its taint via lab/values/)."""
-    node = LabNode(cluster.plane, cluster.plane.group, restart_delay=0.5).start()
+    node = LabNode(cluster.plane, cluster.plane.group, restart_delay=0.5,
+                   state_dir=cluster.plane.workdir / "replicas").start()
     yield node
     node.stop(grace=2)
 

@@ -23,13 +23,13 @@ def lab_cluster(tmp_path_factory) -> LabCluster:
 
 @pytest.fixture
 def topology(lab_cluster, tmp_path):
-    """start(scenario, store="memory", replicas=2, values=None, drain_seconds=2.0) -> a running
+    """start(scenario, store="memory", replicas=2, values=None, drain_seconds=2) -> a running
     lab.topology.Topology (chart installed, replicas routed through the gateway)."""
     with ExitStack() as stack:
         names = itertools.count()
 
         def start(scenario: str, store: str = "memory", replicas: int = 2, values: dict | None = None,
-                  drain_seconds: float = 2.0):
+                  drain_seconds: int = 2):
             spec = TopologySpec(store=store, replicas=replicas, scenario=scenario, drain_seconds=drain_seconds,
                                 values=values or {})
             return stack.enter_context(running(spec, tmp_path / f"topology-{next(names)}", lab_cluster))

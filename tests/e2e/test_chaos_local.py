@@ -20,7 +20,7 @@ INTERVAL = 2.0
 @pytest.fixture
 def replicas(topology):
     """Two webgatos replicas (memory store) on the lab's node, behind the gateway."""
-    return topology("no-retries", drain_seconds=0.2)
+    return topology("no-retries", drain_seconds=1)
 
 
 def start_chaos(procs, topology, summary_path, *argv):

@@ -49,7 +49,7 @@ def test_results_have_one_complete_record_per_scenario(records):
 def test_in_memory_sessions_across_two_replicas_lose_colors(records):
     memory = records["memory-2"]
     assert memory["color_changes"] > 0
-    assert set(memory["responses_by_replica"]) == {"webgatos-0", "webgatos-1"}
+    assert len(memory["responses_by_replica"]) == 2  # both Pods answered
 
 
 def test_shared_stores_keep_every_color(records):
