@@ -121,6 +121,13 @@ FUZZ_TESTS := tests/unit/test_webgatos_fuzz.py tests/unit/test_sqrt_fuzz.py test
 test-fuzz: venv redis java hazelcast ## Run only the fuzz tests, with many more examples (HYPOTHESIS_PROFILE=fuzz).
 	HYPOTHESIS_PROFILE=fuzz $(PY) -m pytest $(FUZZ_TESTS) -q
 
+STRESS_RUNS ?= 5
+STRESS_TESTS ?= tests/integration tests/cluster tests/e2e
+
+.PHONY: test-stress
+test-stress: tools ## Run the process-starting tests STRESS_RUNS times (5) with a CPU hog on every core; pass rate per test in reports/stress/.
+	$(PY) tools/stress.py --runs "$(STRESS_RUNS)" --out reports/stress $(STRESS_TESTS)
+
 .PHONY: lint
 lint: venv ## Lint Python with ruff.
 	$(VENV)/bin/ruff check .

@@ -135,7 +135,7 @@ class ControlPlane:
     (so they die with it) with state under `workdir`."""
 
     def __init__(self, workdir: str | Path, group: ProcessGroup, *, controller_args: Sequence[str] = ()):
-        self.workdir = Path(workdir)
+        self.workdir = Path(workdir).resolve()  # kubeconfigs name files; relative names would not resolve
         self.group = group
         self.controller_args = list(controller_args)
         self.api_port = free_port()
