@@ -310,3 +310,9 @@ def test_hazelcast_store_starts_fast_and_answers_503_while_the_cluster_is_unreac
         assert client.get("/healthz").status_code == 200
     finally:
         app.session_interface.close()
+
+
+def test_the_pod_ip_from_the_downward_api_is_the_replicas_ip():
+    client = make_client(pod_ip="10.244.1.7")
+    assert client.get("/api/session").get_json()["ip"] == "10.244.1.7"
+    assert "10.244.1.7" in client.get("/").get_data(as_text=True)

@@ -56,7 +56,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     colors = ColorWheel()
     faults = Faults(settings.fault_error_rate, settings.fault_error_status, settings.fault_delay_seconds)
     lifecycle = Lifecycle()
-    replica_ip = _own_ip()
+    replica_ip = settings.pod_ip or _own_ip()
     app.extensions["webgatos"] = {"settings": settings, "faults": faults, "lifecycle": lifecycle}
 
     def visit() -> dict:

@@ -33,6 +33,7 @@ class Settings:
     fault_error_status: int = 503
     fault_delay_seconds: float = 0.0
     replica_name: str = field(default_factory=socket.gethostname)
+    pod_ip: str | None = None  # the downward API's status.podIP; else the host's own address
     port: int = 8080
     shutdown_drain_seconds: float = 5.0
     workers: int = 1
@@ -58,6 +59,7 @@ class Settings:
             fault_error_status=reader.integer("FAULT_ERROR_STATUS", cls.fault_error_status, 500, 599),
             fault_delay_seconds=reader.number("FAULT_DELAY_SECONDS", cls.fault_delay_seconds, 0.0, 60.0),
             replica_name=env.get("REPLICA_NAME") or env.get("HOSTNAME") or socket.gethostname(),
+            pod_ip=env.get("POD_IP", "").strip() or None,
             port=reader.integer("PORT", cls.port, 1, 65535),
             shutdown_drain_seconds=reader.number("SHUTDOWN_DRAIN_SECONDS", cls.shutdown_drain_seconds, 0.0, 300.0),
             workers=reader.integer("WEB_CONCURRENCY", cls.workers, 1, 64),
