@@ -69,10 +69,10 @@ $(HELM): tools/install_helm.py | $(VENV)/.installed
 include tools/controlplane/versions.env
 CONTROL_PLANE := $(CACHE)/controlplane
 CONTROL_PLANE_STAMPS := $(CONTROL_PLANE)/kube-$(KUBE_VERSION)/.complete $(CONTROL_PLANE)/etcd-$(ETCD_VERSION)/.complete \
-  $(CONTROL_PLANE)/istio-$(ISTIO_VERSION)/.complete
+  $(CONTROL_PLANE)/istio-$(ISTIO_VERSION)/.complete $(CONTROL_PLANE)/metrics-$(METRICS_VERSION)/.complete
 
 .PHONY: control-plane
-control-plane: $(CONTROL_PLANE_STAMPS) ## Build kube-apiserver, controller-manager, scheduler, kubectl, etcd, istiod, pilot-agent, istioctl into .cache/ (once per version).
+control-plane: $(CONTROL_PLANE_STAMPS) ## Build kube-apiserver, controller-manager, scheduler, kubectl, etcd, istiod, istioctl, metrics-server into .cache/ (once per version).
 
 $(CONTROL_PLANE)/%/.complete: tools/controlplane/build.sh tools/controlplane/versions.env
 	tools/controlplane/build.sh $(firstword $(subst -, ,$*))
@@ -148,6 +148,10 @@ LAB_PORT ?= 8080
 .PHONY: demo
 demo: tools ## Run the talk's experiments on loopback, print the table, write reports/demo/ (DEMO_SECONDS=20 per scenario; 120 as in the talk).
 	$(PY) -m lab demo --seconds "$(DEMO_SECONDS)" --scenarios "$(DEMO_SCENARIOS)" --out reports/demo
+
+.PHONY: demo-autoscale
+demo-autoscale: tools ## The talk's autoscaling demo on loopback: sqrt under a ramp, scaled by the real HPA controller; report in reports/demo-autoscale/.
+	$(PY) -m lab demo --seconds "$(DEMO_SECONDS)" --scenarios autoscale --out reports/demo-autoscale --no-screenshots
 
 .PHONY: lab-up
 lab-up: tools ## Start a lab topology in the foreground and print its URLs; Ctrl-C stops it (STORE=redis REPLICAS=2 SCENARIO=retries).

@@ -77,8 +77,8 @@ CONTROL_PLANE_VERSIONS = REPO_ROOT / "tools" / "controlplane" / "versions.env"
 CONTROL_PLANE_CACHE = REPO_ROOT / ".cache" / "controlplane"
 # Which part of tools/controlplane/build.sh builds each program.
 CONTROL_PLANE_PARTS = {"kube-apiserver": "kube", "kube-controller-manager": "kube", "kube-scheduler": "kube",
-                       "kubectl": "kube", "etcd": "etcd", "pilot-discovery": "istio", "pilot-agent": "istio",
-                       "istioctl": "istio"}
+                       "kubectl": "kube", "etcd": "etcd", "pilot-discovery": "istio", "istioctl": "istio",
+                       "metrics-server": "metrics"}
 
 
 def control_plane_versions() -> dict[str, str]:
@@ -106,7 +106,7 @@ def control_plane(program: str) -> str:
 
 
 def istio_file(name: str) -> str:
-    """A file build.sh copies from the pinned Istio source (crd-all.gen.yaml, envoy_bootstrap.json)."""
+    """A file build.sh keeps from the pinned Istio source (crd-all.gen.yaml, VERSION)."""
     path = control_plane_dir("istio") / name
     if not path.is_file():
         raise MissingBinary(f"{name} not found: run `make control-plane`")

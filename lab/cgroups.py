@@ -120,3 +120,21 @@ def process_tree_cpu_seconds(pid: int) -> float:
         return total
     except psutil.Error:
         return 0.0
+
+
+def process_tree_rss_bytes(pid: int) -> int:
+    """Resident memory of `pid` and its descendants (the container's working set, near enough)."""
+    import psutil
+
+    try:
+        root = psutil.Process(pid)
+        processes = [root, *root.children(recursive=True)]
+    except psutil.Error:
+        return 0
+    total = 0
+    for process in processes:
+        try:
+            total += process.memory_info().rss
+        except psutil.Error:
+            continue
+    return total

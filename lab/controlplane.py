@@ -41,6 +41,7 @@ SERVICE_ACCOUNT_ISSUER = f"https://kubernetes.default.svc.{CLUSTER_DOMAIN}"
 # as on any cluster (nothing runs there, but the controllers create objects in it).
 POD_SECURITY_DEFAULTS = {"enforce": "restricted", "enforce-version": "latest", "audit": "restricted",
                          "audit-version": "latest", "warn": "restricted", "warn-version": "latest"}
+FRONT_PROXY_CLIENT = "front-proxy-client"
 RESTRICTED_LABELS = {f"pod-security.kubernetes.io/{key}": value for key, value in POD_SECURITY_DEFAULTS.items()}
 
 
@@ -153,6 +154,8 @@ class ControlPlane:
             "kubernetes", "kubernetes.default", "kubernetes.default.svc", f"kubernetes.default.svc.{CLUSTER_DOMAIN}"],
             client=False)
         self.admin = self.ca.issue("admin", "lab-admin", ["system:masters"])
+        # The aggregation layer's client (API server -> metrics-server), as kubeadm's front proxy.
+        self.front_proxy = self.ca.issue("front-proxy-client", FRONT_PROXY_CLIENT)
         sa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         (self.pki / "sa.key").write_bytes(_pem_key(sa_key))
         (self.pki / "sa.pub").write_bytes(sa_key.public_key().public_bytes(
@@ -202,6 +205,13 @@ class ControlPlane:
             # which EndpointSlice validation refuses (loopback); nothing in the lab needs it.
             "--endpoint-reconciler-type", "none",
             "--cert-dir", str(self.workdir / "apiserver-certs"),
+            # The aggregation layer, for metrics.k8s.io (lab/metrics.py).
+            "--requestheader-client-ca-file", str(self.ca.cert_path),
+            "--requestheader-allowed-names", FRONT_PROXY_CLIENT,
+            "--requestheader-username-headers", "X-Remote-User", "--requestheader-group-headers", "X-Remote-Group",
+            "--requestheader-extra-headers-prefix", "X-Remote-Extra-",
+            "--proxy-client-cert-file", str(self.front_proxy.cert),
+            "--proxy-client-key-file", str(self.front_proxy.key),
             "--profiling=false", "--v=1"])
         wait_until(lambda: self._api_ready(), timeout, f"kube-apiserver at {self.url}/readyz", interval=0.2, proc=proc)
 

@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from lab import binaries, report
+from lab import autoscale, binaries, report
 from lab.topology import LabCluster, LabInputError, Topology, TopologySpec, hazelcast_available, running
 
 REPO_ROOT = binaries.REPO_ROOT
@@ -34,6 +34,7 @@ class Scenario:
     retries: bool
     chaos: bool
     shows: str
+    kind: str = "sessions"  # or "autoscale": sqrt under a ramp, scaled by the HPA (lab/autoscale.py)
 
     @property
     def mesh_scenario(self) -> str:
@@ -53,6 +54,8 @@ MATRIX = [
     Scenario("chaos-redis-2", "redis", 2, False, True, "2 replicas: requests in flight to the victim fail"),
     Scenario("chaos-redis-2-retries", "redis", 2, True, True,
              "2 replicas, retries and Redis: no failed request, no lost session"),
+    Scenario("autoscale", "-", 1, False, False,
+             "sqrt under a ramp of load: the HPA controller adds replicas, then removes them", kind="autoscale"),
 ]
 SCENARIOS = {s.name: s for s in MATRIX}
 
@@ -235,7 +238,7 @@ def run(args) -> int:
     try:
         seconds = parse_seconds(args.seconds)
         scenarios = parse_scenarios(args.scenarios)
-        for scenario in scenarios:
+        for scenario in (s for s in scenarios if s.kind == "sessions"):
             with contextlib.suppress(binaries.MissingBinary):  # no Hazelcast: skipped below, with a message
                 TopologySpec(store=scenario.store, replicas=scenario.replicas,
                              scenario=scenario.mesh_scenario).validate()
@@ -248,6 +251,7 @@ def run(args) -> int:
         (out / f"{name}.svg").unlink(missing_ok=True)
         shutil.rmtree(out / "runs" / name, ignore_errors=True)
     shutil.rmtree(out / "screenshots", ignore_errors=True)
+    (out / "autoscale.svg").unlink(missing_ok=True)
     interval = chaos_interval(seconds)
     notes = [f"Locust: the talk's arrival profile for {seconds:g} s per scenario ({LOCUSTFILE.relative_to(REPO_ROOT)})",
              f"chaos: {args.signal} to a random replica every {interval:g} s"
@@ -292,6 +296,16 @@ def run_cases(scenarios, seconds, out, cluster, args, hazelcast_missing, records
             continue
         print(f"[{label}] {scenario.name}: {scenario.shows}", flush=True)
         try:
+            if scenario.kind == "autoscale":
+                ramp = autoscale.Ramp(hold=max(60.0, 3 * seconds))
+                record = autoscale.run(cluster, out / "runs" / scenario.name, ramp)
+                records.append(record)
+                print(f"[{label}] {scenario.name}: replicas {record['min_replicas']} -> {record['max_replicas']} "
+                      f"(first scale-up {record['time_to_first_scale_up_s']} s), back to "
+                      f"{record['min_replicas']} {record['back_to_min_after_load_s']} s after the load; p95 "
+                      f"{record['p95_before_ms']} ms on one replica, {record['p95_after_ms']} ms scaled out",
+                      flush=True)
+                continue
             record = run_scenario(scenario, seconds, out / "runs" / scenario.name, cluster, signal_name=args.signal,
                                   label=label, screenshot_dir=None if args.no_screenshots else out / "screenshots")
         except (RuntimeError, TimeoutError, OSError, binaries.MissingBinary) as error:

@@ -30,6 +30,7 @@ import re
 import shutil
 import signal
 import socket
+import ssl
 import threading
 import time
 import urllib.error
@@ -37,6 +38,7 @@ import urllib.request
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from kubernetes import client, watch
@@ -45,7 +47,7 @@ from kubernetes.client.exceptions import ApiException
 from chaos import local as chaos_local
 from lab import binaries, cgroups
 from lab.controlplane import ControlPlane
-from lab.procs import Proc, ProcessGroup, wait_until
+from lab.procs import Proc, ProcessGroup, free_port, wait_until
 
 REPO_ROOT = binaries.REPO_ROOT
 NODE_TAINT = {"key": "resilience-lab.io/lab-node", "value": "true", "effect": "NoSchedule"}
@@ -213,11 +215,14 @@ class LabNode:
         self._probes = ThreadPoolExecutor(max_workers=8, thread_name_prefix="probe")
         self._rng = random.Random()
         self._state_namespaces: set[str] = set()
+        self.kubelet_port = free_port()
+        self._kubelet_server: ThreadingHTTPServer | None = None
 
     # Life cycle
 
     def start(self, timeout: float = 60.0) -> "LabNode":
         self.workdir.mkdir(parents=True, exist_ok=True)
+        self._serve_kubelet_endpoint()
         self._register()
         for target, thread_name in ((self._watch, "node-watch"), (self._loop, "node-loop"),
                                     (self._heartbeat, "node-lease")):
@@ -238,6 +243,9 @@ class LabNode:
         """Stop every Pod's process (SIGTERM, then SIGKILL after `grace`) and the node's threads.
         The Pod objects stay: the API server outlives the node only in tests."""
         self._stopping.set()
+        if self._kubelet_server is not None:
+            self._kubelet_server.shutdown()
+            self._kubelet_server.server_close()
         for thread in self._threads:
             thread.join(timeout=10)
         with self._lock:
@@ -281,6 +289,7 @@ class LabNode:
         self._api.patch_node_status(self.name, {"status": {
             "capacity": capacity, "allocatable": capacity,
             "addresses": [{"type": "InternalIP", "address": "127.0.0.1"}, {"type": "Hostname", "address": self.name}],
+            "daemonEndpoints": {"kubeletEndpoint": {"Port": self.kubelet_port}},
             "conditions": self._node_conditions(),
             "nodeInfo": {"kubeletVersion": binaries.control_plane_versions()["KUBE_VERSION"],
                          "containerRuntimeVersion": "resilience-lab://processes", "operatingSystem": "linux",
@@ -318,6 +327,77 @@ class LabNode:
                 self._api.patch_node_status(self.name, {"status": {"conditions": self._node_conditions()}})
             except (ApiException, OSError) as error:
                 self._record("heartbeat-failed", None, error=str(error))
+
+    # The kubelet's resource metrics endpoint, which metrics-server scrapes (lab/metrics.py)
+
+    def _serve_kubelet_endpoint(self) -> None:
+        """HTTPS on 127.0.0.1:kubelet_port (the Node's daemonEndpoints), client certificates of
+        the lab's CA only, as a kubelet authenticates x509 clients: /metrics/resource, /healthz."""
+        serving = self.plane.ca.issue(f"kubelet-{self.name}", f"system:node:{self.name}",
+                                      server_names=["127.0.0.1", self.name], client=False)
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(str(serving.cert), str(serving.key))
+        context.load_verify_locations(cafile=str(self.plane.ca.cert_path))
+        context.verify_mode = ssl.CERT_REQUIRED
+        node = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):
+                if self.path.split("?")[0] == "/metrics/resource":
+                    body, kind = node.resource_metrics().encode(), "text/plain; version=0.0.4"
+                elif self.path == "/healthz":
+                    body, kind = b"ok", "text/plain"
+                else:
+                    self.send_error(404)
+                    return
+                self.send_response(200)
+                self.send_header("Content-Type", kind)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        server = ThreadingHTTPServer(("127.0.0.1", self.kubelet_port), Handler)
+        server.socket = context.wrap_socket(server.socket, server_side=True)
+        server.daemon_threads = True
+        self._kubelet_server = server
+        threading.Thread(target=server.serve_forever, name="kubelet-endpoint", daemon=True).start()
+
+    def cpu_seconds(self, run: PodRun) -> float:
+        """CPU time the Pod's container used: its cgroup's accounting, else its process tree's."""
+        if run.cgroup is not None:
+            return run.cgroup.cpu_seconds()
+        return cgroups.process_tree_cpu_seconds(run.pid) if run.pid else 0.0
+
+    def resource_metrics(self) -> str:
+        """The kubelet's /metrics/resource (Prometheus text, stable metric names), for this node."""
+        import psutil
+
+        now_ms = int(time.time() * 1000)
+        labels = 'container="{c}",namespace="{n}",pod="{p}"'
+        lines = ["# TYPE container_cpu_usage_seconds_total counter",
+                 "# TYPE container_memory_working_set_bytes gauge",
+                 "# TYPE container_start_time_seconds gauge"]
+        for run in self.runs():
+            if run.pid is None:
+                continue
+            ids = labels.format(c=run.container, n=run.namespace, p=run.name)
+            memory = cgroups.process_tree_rss_bytes(run.pid)
+            started = datetime.datetime.strptime(run.started_at, "%Y-%m-%dT%H:%M:%SZ").replace(
+                tzinfo=datetime.UTC).timestamp()
+            lines += [f"container_cpu_usage_seconds_total{{{ids}}} {self.cpu_seconds(run):.6f} {now_ms}",
+                      f"container_memory_working_set_bytes{{{ids}}} {memory} {now_ms}",
+                      f"container_start_time_seconds{{{ids}}} {started:.0f}"]
+        times = psutil.cpu_times()
+        busy = times.user + times.system + getattr(times, "irq", 0) + getattr(times, "softirq", 0)
+        memory = psutil.virtual_memory()
+        lines += ["# TYPE node_cpu_usage_seconds_total counter", f"node_cpu_usage_seconds_total {busy:.3f} {now_ms}",
+                  "# TYPE node_memory_working_set_bytes gauge",
+                  f"node_memory_working_set_bytes {memory.total - memory.available} {now_ms}",
+                  "# TYPE resource_scrape_error gauge", "resource_scrape_error 0"]
+        return "\n".join(lines) + "\n"
 
     # Watching the Pods bound here
 

@@ -1,5 +1,6 @@
 """The demo's outputs: results.json, the talk-style table, and a Markdown + HTML report with one
-errors-over-time plot per scenario (an SVG drawn here, kills marked)."""
+errors-over-time plot per scenario (an SVG drawn here, kills marked), and the autoscaling case's
+plot (lab/autoscale.py)."""
 
 import html
 import json
@@ -30,8 +31,26 @@ def cell(record: dict, key: str) -> str:
     return "-" if value is None else str(value)
 
 
+def sessions(records: Sequence[dict]) -> list[dict]:
+    """The session scenarios (the talk's table); the autoscaling case has its own section."""
+    return [r for r in records if r.get("kind", "sessions") == "sessions"]
+
+
+def autoscale_lines(record: dict) -> list[str]:
+    return [f"- replicas: {record['min_replicas']} to {record['max_replicas']} (HPA of charts/sqrt, "
+            f"{record['ramp']['users']} Locust users: ramp {record['ramp']['up_s']:g} s, hold "
+            f"{record['ramp']['hold_s']:g} s, down {record['ramp']['down_s']:g} s)",
+            f"- first scale-up {record['time_to_first_scale_up_s']} s after the load started; back to the minimum "
+            f"{record['back_to_min_after_load_s']} s after it stopped (bound from the chart's behaviour: "
+            f"{record['scale_down_bound_s']:g} s)",
+            f"- p95: {record['p95_before_ms']} ms while one replica carried the load, {record['p95_after_ms']} ms "
+            f"scaled out; {record['requests']} requests, {record['failed_requests']} failed",
+            *[f"- at {e['t']:g} s: {e['message']}" for e in record["events"]]]
+
+
 def table(records: Sequence[dict]) -> str:
     """A plain-text table for the terminal."""
+    records = sessions(records)
     rows = [[header for header, _ in COLUMNS]] + [[cell(r, key) for _, key in COLUMNS] for r in records]
     widths = [max(len(row[i]) for row in rows) for i in range(len(COLUMNS))]
     lines = ["  ".join(text.ljust(width) for text, width in zip(row, widths, strict=True)).rstrip() for row in rows]
@@ -40,6 +59,7 @@ def table(records: Sequence[dict]) -> str:
 
 
 def markdown_table(records: Sequence[dict]) -> str:
+    records = sessions(records)
     lines = ["| " + " | ".join(header for header, _ in COLUMNS) + " |",
              "|" + "|".join("---" for _ in COLUMNS) + "|"]
     lines += ["| " + " | ".join(cell(r, key) for _, key in COLUMNS) + " |" for r in records]
@@ -67,6 +87,9 @@ def key_facts(records: Sequence[dict]) -> list[tuple[str, bool | None]]:
              lambda one, two: two["failed_requests"] < one["failed_requests"]),
         fact("under chaos, 2 replicas with retries and Redis: zero failed requests, zero color changes",
              ["chaos-redis-2-retries"], lambda r: r["failed_requests"] == 0 and r["color_changes"] == 0),
+        fact("the HPA scales sqrt out under load and back to its minimum after", ["autoscale"],
+             lambda r: (r["max_replicas"] or 0) > (r["min_replicas"] or 0)
+             and r["back_to_min_after_load_s"] is not None),
     ]
 
 
@@ -123,9 +146,13 @@ def write(records: Sequence[dict], out_dir: str | Path, *, seconds: float, notes
     results = out / "results.json"
     results.write_text(json.dumps(list(records), indent=2) + "\n")
     svgs = {}
-    for record in records:
+    for record in sessions(records):
         svgs[record["name"]] = out / f"{record['name']}.svg"
         svgs[record["name"]].write_text(errors_svg(record))
+    scaling = next((r for r in records if r.get("kind") == "autoscale"), None)
+    if scaling is not None:
+        from lab.autoscale import svg as autoscale_svg
+        (out / "autoscale.svg").write_text(autoscale_svg(scaling))
     facts = key_facts(records)
 
     def mark(ok):
@@ -138,6 +165,9 @@ def write(records: Sequence[dict], out_dir: str | Path, *, seconds: float, notes
     md += [f"- {text}: **{mark(ok)}**" for text, ok in facts]
     if skipped:
         md += ["", "## Skipped", ""] + [f"- {r['name']}: {r['skipped']}" for r in skipped]
+    if scaling is not None:
+        md += ["", "## Autoscaling: sqrt and the HPA", ""] + autoscale_lines(scaling)
+        md += ["", "![autoscale](autoscale.svg)"]
     md += ["", "## Errors over time", ""]
     md += [f"![{name}]({path.name})\n" for name, path in svgs.items()]
     screenshots = [r for r in records if r.get("screenshot")]
@@ -152,7 +182,7 @@ def write(records: Sequence[dict], out_dir: str | Path, *, seconds: float, notes
             f"<p>Each scenario ran {seconds:g} s of the talk's arrival profile through Envoy.</p>"]
     page += ["<ul>"] + [f"<li>{html.escape(note)}</li>" for note in notes] + ["</ul>"]
     page.append("<table><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h, _ in COLUMNS) + "</tr>")
-    for r in records:
+    for r in sessions(records):
         page.append("<tr>" + "".join(f"<td>{html.escape(cell(r, k))}</td>" for _, k in COLUMNS) + "</tr>")
     page.append("</table><h2>Key facts</h2><ul>")
     page += [f"<li>{html.escape(text)}: <b>{mark(ok)}</b></li>" for text, ok in facts]
@@ -160,6 +190,10 @@ def write(records: Sequence[dict], out_dir: str | Path, *, seconds: float, notes
     if skipped:
         page += ["<h2>Skipped</h2><ul>"] + [f"<li>{html.escape(r['name'])}: {html.escape(r['skipped'])}</li>"
                                             for r in skipped] + ["</ul>"]
+    if scaling is not None:
+        page.append("<h2>Autoscaling: sqrt and the HPA</h2><ul>")
+        page += [f"<li>{html.escape(line[2:])}</li>" for line in autoscale_lines(scaling)]
+        page += ["</ul>", (out / "autoscale.svg").read_text()]
     page.append("<h2>Errors over time</h2>")
     page += [path.read_text() for path in svgs.values()]
     if screenshots:

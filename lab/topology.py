@@ -24,6 +24,7 @@ import yaml
 from lab import binaries
 from lab.controlplane import ControlPlane
 from lab.mesh import Mesh
+from lab.metrics import MetricsServer
 from lab.node import LabNode, PodRun
 from lab.procs import LOOPBACK, ProcessGroup, free_port, port_in_use, wait_until
 
@@ -90,12 +91,17 @@ def hazelcast_available() -> str | None:
     return None
 
 
+# The HPA controller's loop every 5 s (the default 15 s), so that short lab runs see several
+# decisions; everything else about its algorithm is the controller's own.
+LAB_CONTROLLER_ARGS = ("--horizontal-pod-autoscaler-sync-period=5s",)
+
+
 class LabCluster:
-    """The lab's Kubernetes and Istio: control plane, node, istiod and the ingress gateway. One
-    serves many topologies, one namespace each."""
+    """The lab's Kubernetes and Istio: control plane, node, metrics-server, istiod and the ingress
+    gateway. One serves many topologies, one namespace each."""
 
     def __init__(self, workdir: str | Path, restart_delay: float = DEFAULT_RESTART_DELAY,
-                 controller_args: tuple[str, ...] = ()):
+                 controller_args: tuple[str, ...] = LAB_CONTROLLER_ARGS):
         self.workdir = Path(workdir)
         self.restart_delay = restart_delay
         self.controller_args = controller_args
@@ -107,6 +113,7 @@ class LabCluster:
                                       controller_args=self.controller_args).start()
             self.node = LabNode(self.plane, self.group, restart_delay=self.restart_delay,
                                 state_dir=self.workdir / "replicas").start()
+            self.metrics = MetricsServer(self.plane, self.group, self.workdir / "metrics-server").start()
             self.mesh = Mesh(self.plane, self.group, self.node, self.workdir).start()
         except BaseException:
             self.stop()

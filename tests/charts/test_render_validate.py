@@ -50,6 +50,8 @@ def test_istioctl_validates_every_render(scenario, tmp_path):
     if scenario.chart == "webgatos" and values["istio"]["enabled"]:
         assert {"VirtualService", "DestinationRule"} <= kinds
         assert ("Gateway" in kinds) == values["istio"]["gateway"]["enabled"]
+    elif scenario.chart == "sqrt" and values["istio"]["enabled"]:
+        assert kinds == {"Gateway", "VirtualService"}
     else:
         assert not kinds, "Istio resources rendered although istio.enabled is false"
     rendered = tmp_path / "render.yaml"

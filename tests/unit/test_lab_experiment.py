@@ -8,7 +8,9 @@ from lab.topology import LabInputError
 
 def test_matrix_covers_the_talks_scenarios():
     by_name = {s.name: s for s in experiment.MATRIX}
-    assert {s.store for s in experiment.MATRIX if not s.chaos} == {"memory", "redis", "hazelcast"}
+    sessions = [s for s in experiment.MATRIX if s.kind == "sessions"]
+    assert {s.store for s in sessions if not s.chaos} == {"memory", "redis", "hazelcast"}
+    assert [s.name for s in experiment.MATRIX if s.kind == "autoscale"] == ["autoscale"]
     trio = [(s.replicas, s.retries) for s in experiment.MATRIX if s.chaos and s.store == "redis"]
     assert trio == [(1, False), (2, False), (2, True)]
     assert by_name["chaos-redis-2-retries"].mesh_scenario == "retries"

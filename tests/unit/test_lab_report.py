@@ -22,7 +22,40 @@ def talk_records():
                users_completed=60, users_failed=40, users_failed_by_type={"http 503": 40}),
         record("chaos-redis-2", chaos=True, chaos_interval_s=15, failed_requests=3, users_completed=97),
         record("chaos-redis-2-retries", retries=True, chaos=True, chaos_interval_s=15),
+        scaling(),
     ]
+
+
+def scaling(**fields):
+    base = {"name": "autoscale", "kind": "autoscale", "store": "-", "replicas": 4, "retries": False, "chaos": False,
+            "users_created": 4, "users_completed": 0, "color_changes": 0, "p95_ms": 520.0,
+            "min_replicas": 1, "max_replicas": 4,
+            "time_to_first_scale_up_s": 9.0, "back_to_min_after_load_s": 42.0, "scale_down_bound_s": 75.0,
+            "p95_before_ms": 610.0, "p95_after_ms": 470.0, "requests": 884, "failed_requests": 0,
+            "ramp": {"users": 4, "up_s": 10, "hold_s": 60, "down_s": 5},
+            "events": [{"t": 8.7, "message": "New size: 3; reason: cpu above target"},
+                       {"t": 114.7, "message": "New size: 1; reason: All metrics below target"}],
+            "samples": [{"t": 0, "replicas": 1, "desired": 1, "cpu": {"a": 0.01}},
+                        {"t": 10, "replicas": 3, "desired": 4, "cpu": {"a": 0.2, "b": 0.15}}],
+            "load": [{"t": 1, "users": 4, "rps": 10.0, "p95_ms": 600.0}]}
+    return {**base, **fields}
+
+
+def test_the_autoscaling_fact_needs_a_scale_out_and_a_return():
+    records = talk_records()
+    records[-1] = scaling(max_replicas=1)
+    assert dict(report.key_facts(records))["the HPA scales sqrt out under load and back to its minimum after"] is False
+    records[-1] = scaling(back_to_min_after_load_s=None)
+    assert dict(report.key_facts(records))["the HPA scales sqrt out under load and back to its minimum after"] is False
+
+
+def test_the_autoscaling_case_gets_its_section_and_plot_not_a_table_row(tmp_path):
+    paths = report.write(talk_records(), tmp_path, seconds=20)
+    markdown = paths["markdown"].read_text()
+    assert "## Autoscaling: sqrt and the HPA" in markdown and "replicas: 1 to 4" in markdown
+    assert "| autoscale |" not in markdown and "autoscale" not in report.table(talk_records())
+    svg = ET.parse(tmp_path / "autoscale.svg").getroot()
+    assert len([e for e in svg.iter("{http://www.w3.org/2000/svg}line") if e.get("class") == "rescale"]) == 2
 
 
 def test_key_facts_hold_for_the_talks_outcome():
@@ -49,7 +82,7 @@ def test_table_has_a_row_per_record_with_the_talks_columns():
     lines = text.splitlines()
     assert lines[0].split()[:2] == ["scenario", "store"]
     assert "color changes" in lines[0] and "p95 ms" in lines[0]
-    assert len(lines) == 2 + len(talk_records())
+    assert len(lines) == 2 + len(report.sessions(talk_records()))
     chaos_row = next(line for line in lines if line.startswith("chaos-redis-1 "))
     assert "every 15s" in chaos_row and "40 (http 503: 40)" in chaos_row
 

@@ -2,8 +2,8 @@
 # build.sh PART...: build the pinned control plane from Go modules (versions in versions.env).
 #   kube   kube-apiserver, kube-controller-manager, kube-scheduler, kubectl (k8s.io/kubernetes)
 #   etcd   etcd (go.etcd.io/etcd/server/v3)
-#   istio  pilot-discovery (istiod), pilot-agent, istioctl, plus Istio's CRDs and the proxy
-#          bootstrap template from the same commit
+#   istio  pilot-discovery (istiod), istioctl, plus Istio's CRDs from the same commit
+#   metrics  metrics-server (sigs.k8s.io/metrics-server)
 # Each part lands in .cache/controlplane/PART-VERSION/ and is skipped when already there, so
 # only a new machine pays the build (about 20 minutes on 2 cores, see docs/verification.md).
 set -euo pipefail
@@ -73,18 +73,24 @@ build_istio() {
   mkdir -p "$out"
   GOBIN=$out go install -trimpath -ldflags "-s -w -X istio.io/istio/pkg/version.buildVersion=$tag" \
     "istio.io/istio/pilot/cmd/pilot-discovery@$ISTIO_VERSION" \
-    "istio.io/istio/pilot/cmd/pilot-agent@$ISTIO_VERSION" \
     "istio.io/istio/istioctl/cmd/istioctl@$ISTIO_VERSION"
   install -m 0644 "$src/manifests/charts/base/files/crd-all.gen.yaml" "$out/crd-all.gen.yaml"
-  install -m 0644 "$src/tools/packaging/common/envoy_bootstrap.json" "$out/envoy_bootstrap.json"
   echo "$tag" >"$out/VERSION"
   touch "$out/.complete"
 }
 
-[[ $# -gt 0 ]] || set -- kube etcd istio
+build_metrics() {
+  local out=$cache/metrics-$METRICS_VERSION
+  [[ -f $out/.complete ]] && return
+  mkdir -p "$out"
+  GOBIN=$out go install -trimpath -ldflags "-s -w" "sigs.k8s.io/metrics-server/cmd/metrics-server@$METRICS_VERSION"
+  touch "$out/.complete"
+}
+
+[[ $# -gt 0 ]] || set -- kube etcd istio metrics
 for part in "$@"; do
   case $part in
-    kube|etcd|istio) echo "control plane: $part"; "build_$part" ;;
-    *) echo "build.sh: unknown part '$part' (kube, etcd or istio)" >&2; exit 2 ;;
+    kube|etcd|istio|metrics) echo "control plane: $part"; "build_$part" ;;
+    *) echo "build.sh: unknown part '$part' (kube, etcd, istio or metrics)" >&2; exit 2 ;;
   esac
 done

@@ -1,0 +1,70 @@
+"""The talk's autoscaling demo, driven by the real HPA controller: sqrt (charts/sqrt with its HPA)
+on the lab's node with its CPU limit enforced, its CPU served by metrics-server, Locust's ramp
+through istiod's gateway. The HPA scales out under the ramp and back to its minimum after, within
+bounds from the chart's (lab) behaviour; a Pod killed by the chaos tool is replaced by its
+ReplicaSet and run again by the lab's node."""
+
+import subprocess
+import sys
+import uuid
+
+import pytest
+
+from lab import autoscale
+from lab.metrics import METRIC_RESOLUTION_SECONDS
+from lab.procs import wait_until
+from tests.conftest import REPO_ROOT
+
+SYNC_PERIOD = 5.0  # lab.topology.LAB_CONTROLLER_ARGS
+
+
+@pytest.fixture(scope="module")
+def scaled(lab_cluster, tmp_path_factory):
+    return autoscale.run(lab_cluster, tmp_path_factory.mktemp("autoscale"),
+                         autoscale.Ramp(users=4, up=10, hold=45, down=5, quiet=150))
+
+
+def test_the_hpa_scales_sqrt_out_under_the_ramp(scaled):
+    values = autoscale.lab_values()
+    summary = {k: v for k, v in scaled.items() if k not in ("samples", "load")}
+    assert scaled["min_replicas"] == values["autoscaling"]["minReplicas"] == 1, summary
+    assert scaled["max_replicas"] >= 3, summary
+    assert scaled["max_replicas"] <= values["autoscaling"]["maxReplicas"], summary
+    # CPU reaches metrics-server within two resolutions, the controller acts within a loop or two.
+    assert scaled["time_to_first_scale_up_s"] is not None, summary
+    assert scaled["time_to_first_scale_up_s"] <= scaled["ramp"]["up_s"] + 2 * METRIC_RESOLUTION_SECONDS + 3 * SYNC_PERIOD
+    assert all("above target" in e["message"] for e in scaled["events"] if e["t"] < scaled["load_over_s"]), summary
+    # The node held each Pod to its CPU limit (200m) while the HPA saw them over the 50 % target.
+    limit = 0.2
+    busiest = max(cpu for sample in scaled["samples"] for cpu in sample["cpu"].values())
+    assert limit * 0.5 < busiest < limit * 1.5, busiest
+
+
+def test_the_hpa_scales_back_to_the_minimum_after_the_load(scaled):
+    summary = {k: v for k, v in scaled.items() if k not in ("samples", "load")}
+    assert scaled["back_to_min_after_load_s"] is not None, summary
+    window = autoscale.lab_values()["autoscaling"]["behavior"]["scaleDown"]["stabilizationWindowSeconds"]
+    # Not before the stabilization window, not after the bound the behaviour implies.
+    assert window <= scaled["back_to_min_after_load_s"] <= scaled["scale_down_bound_s"], summary
+    assert any("below target" in e["message"] for e in scaled["events"]), summary
+
+
+def test_a_pod_killed_by_the_chaos_tool_is_replaced_and_run_again(lab_cluster, tmp_path):
+    plane, node = lab_cluster.plane, lab_cluster.node
+    namespace = f"lab-{uuid.uuid4().hex[:6]}"
+    plane.create_namespace(namespace)
+    try:
+        lab_cluster.helm("install", "sqrt", str(autoscale.CHART), "--namespace", namespace, "-f",
+                         str(autoscale.LAB_VALUES), "--set", "istio.enabled=false")
+        wait_until(lambda: any(r.ready for r in node.runs(namespace)), 60, "sqrt to be ready")
+        victim = node.runs(namespace)[0].name
+        result = subprocess.run([sys.executable, "-m", "chaos", "k8s", "--namespace", namespace, "--selector",
+                                 "app.kubernetes.io/name=sqrt", "--interval", "0.5s", "--rounds", "1",
+                                 "--grace-period", "0"], capture_output=True, text=True, timeout=60, cwd=REPO_ROOT,
+                                env=plane.env())
+        assert result.returncode == 0 and f"victim={victim}" in result.stdout, result.stdout + result.stderr
+        wait_until(lambda: [r.name for r in node.runs(namespace) if r.ready and r.name != victim], 60,
+                   "the ReplicaSet's replacement to run on the lab's node")
+        assert victim not in {r.name for r in node.runs(namespace)}
+    finally:
+        plane.kubectl("delete", "namespace", namespace, "--wait=false", check=False)
