@@ -356,10 +356,47 @@ class GateResult:
     passed: bool
     reasons: list[str]
 
-    def line(self, gates: Gates) -> str:
+    def line(self, gates: Gates, load: dict | None = None) -> str:
         if self.passed:
             return f"quality gates passed ({gates.describe()})"
-        return "quality gate failed: " + "; ".join(self.reasons)
+        during = f" (the machine during the run: {describe_load(load)})" if load else ""
+        return "quality gate failed: " + "; ".join(self.reasons) + during
+
+
+@dataclass(frozen=True)
+class CpuSample:
+    """Cumulative CPU ticks of the machine (/proc/stat's first line): busy, steal and total."""
+    busy: int
+    steal: int
+    total: int
+
+    @classmethod
+    def now(cls, stat_path: str = "/proc/stat") -> "CpuSample | None":
+        try:
+            with open(stat_path) as stat:
+                fields = [int(v) for v in stat.readline().split()[1:9]]
+        except (OSError, ValueError):
+            return None  # not Linux: the load report says less
+        user, nice, system, idle, iowait, irq, softirq, steal = (fields + [0] * 8)[:8]
+        return cls(busy=user + nice + system + irq + softirq, steal=steal, total=sum(fields))
+
+
+def machine_load(start: CpuSample | None, end: CpuSample | None, load_average: float, cores: int) -> dict:
+    """What the machine did during a run, so that a breached gate tells a slow machine (both cores
+    busy, CPU stolen by the host) from a slow app."""
+    load = {"load_average_1m": round(load_average, 2), "cores": cores}
+    if start is not None and end is not None and end.total > start.total:
+        span = end.total - start.total
+        load["cpu_busy_percent"] = round(100 * (end.busy - start.busy) / span, 1)
+        load["cpu_steal_percent"] = round(100 * (end.steal - start.steal) / span, 1)
+    return load
+
+
+def describe_load(load: dict) -> str:
+    text = f"load average {load['load_average_1m']:g} on {load['cores']} core(s)"
+    if "cpu_busy_percent" in load:
+        text += f", CPU {load['cpu_busy_percent']:g} % busy, {load['cpu_steal_percent']:g} % stolen"
+    return text
 
 
 def timeline(start_second: int, requests_per_second: Mapping[int, int], failures_per_second: Mapping[int, int],
@@ -377,7 +414,8 @@ def timeline(start_second: int, requests_per_second: Mapping[int, int], failures
 def summary(*, tally: Tally, gates: Gates, result: GateResult, requests: int, failures: int, p50_ms: float | None,
             p95_ms: float | None, started_at: float, ended_at: float, target: str | None,
             user_classes: list[str], requests_per_second: Mapping[int, int],
-            failures_per_second: Mapping[int, int], arrival: ArrivalProfile | None = None) -> dict:
+            failures_per_second: Mapping[int, int], arrival: ArrivalProfile | None = None,
+            load: dict | None = None) -> dict:
     """The machine-readable record of one run (docs/loadtests.md describes each key)."""
     start_second = int(started_at)
     record = {
@@ -401,6 +439,7 @@ def summary(*, tally: Tally, gates: Gates, result: GateResult, requests: int, fa
                   "p95_ms_max": gates.p95_ms, "error_rate_max": gates.error_rate},
         "timeline": timeline(start_second, requests_per_second, failures_per_second,
                              tally.users_created_per_second),
+        "machine": load or {},
     }
     if arrival is not None:
         def since_start(moment):

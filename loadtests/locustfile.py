@@ -18,6 +18,7 @@ breach logs one line starting "quality gate failed:" and makes the exit code 1.
 import argparse
 import json
 import logging
+import os
 import random
 import sys
 import time
@@ -43,11 +44,13 @@ class RunState:
         self.tally = loadlogic.Tally()
         self.worker_tallies: dict[str, dict] = {}
         self.started_at: float | None = None
+        self.cpu_at_start: loadlogic.CpuSample | None = None
 
     def reset(self) -> None:
         self.tally = loadlogic.Tally()
         self.worker_tallies = {}
         self.started_at = time.time()
+        self.cpu_at_start = loadlogic.CpuSample.now()
 
     def totals(self) -> loadlogic.Tally:
         return loadlogic.Tally.merged([self.tally.snapshot(), *self.worker_tallies.values()])
@@ -274,7 +277,8 @@ def check_gates_and_write_summary(environment, **_kwargs):
     result = gates.evaluate(requests=requests, failures=total.num_failures,
                             failures_by_type=tally.failed_requests_by_type, p95_ms=p95_ms,
                             code_exceptions=len(environment.runner.exceptions))
-    (logger.info if result.passed else logger.error)(result.line(gates))
+    load = loadlogic.machine_load(RUN.cpu_at_start, loadlogic.CpuSample.now(), os.getloadavg()[0], os.cpu_count() or 1)
+    (logger.info if result.passed else logger.error)(result.line(gates, load))
     # The gates decide the exit code, not Locust's "any failure means 1".
     environment.process_exit_code = 0 if result.passed else 1
 
@@ -286,7 +290,8 @@ def check_gates_and_write_summary(environment, **_kwargs):
         tally=tally, gates=gates, result=result, requests=requests, failures=total.num_failures,
         p50_ms=p50_ms, p95_ms=p95_ms, started_at=RUN.started_at, ended_at=time.time(), target=environment.host,
         user_classes=[cls.__name__ for cls in environment.user_classes],
-        requests_per_second=total.num_reqs_per_sec, failures_per_second=total.num_fail_per_sec, arrival=arrival)
+        requests_per_second=total.num_reqs_per_sec, failures_per_second=total.num_fail_per_sec, arrival=arrival,
+        load=load)
     if isinstance(environment.runner, MasterRunner):
         record["workers"] = len(RUN.worker_tallies)
     Path(path).parent.mkdir(parents=True, exist_ok=True)
