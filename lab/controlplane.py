@@ -17,6 +17,7 @@ import datetime
 import ipaddress
 import json
 import os
+import shutil
 import ssl
 import subprocess
 import urllib.error
@@ -147,6 +148,8 @@ class ControlPlane:
     # Life cycle
 
     def start(self, timeout: float = 120.0) -> "ControlPlane":
+        # A throwaway cluster: what an earlier run left (its etcd data, its Pods) must not come back.
+        shutil.rmtree(self.workdir, ignore_errors=True)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.ca = CertificateAuthority(self.pki)
         serving = self.ca.issue("apiserver", "kube-apiserver", server_names=[

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lab import autoscale, binaries, report
+from lab.node import DEFAULT_RESTART_DELAY as RESTART_DELAY
 from lab.topology import LabCluster, LabInputError, Topology, TopologySpec, hazelcast_available, running
 
 REPO_ROOT = binaries.REPO_ROOT
@@ -20,7 +21,6 @@ ARRIVAL_RATE = 10.0  # new users per second, as in the talk (1200 users in 120 s
 PAGE_LOADS = 5  # each user reloads the page: a lost session shows as a color change
 DRAIN_SECONDS = 10.0  # after the last arrival, how long users still visiting may take
 TALK_CHAOS_INTERVAL = 15.0
-RESTART_DELAY = 2.0  # a killed container's way back (the lab node's restart delay): short runs see it
 PROGRESS_EVERY = 2.0
 MIN_SECONDS, MAX_SECONDS = 8.0, 3600.0  # a chaos run must fit one kill
 MIN_CHAOS_INTERVAL = 7.5  # about twice a killed replica's way back (restart delay, boot, health check)
@@ -247,6 +247,7 @@ def run(args) -> int:
         return 2
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(out / "runs" / "cluster", ignore_errors=True)
     for name in SCENARIOS:  # what an earlier run left, so the report shows this run only
         (out / f"{name}.svg").unlink(missing_ok=True)
         shutil.rmtree(out / "runs" / name, ignore_errors=True)

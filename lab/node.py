@@ -53,7 +53,8 @@ REPO_ROOT = binaries.REPO_ROOT
 NODE_TAINT = {"key": "resilience-lab.io/lab-node", "value": "true", "effect": "NoSchedule"}
 LEASE_SECONDS = 40
 LEASE_RENEW_SECONDS = 10
-DEFAULT_RESTART_DELAY = 1.0
+# A killed container's way back: the kubelet's back-off starts at 10 s; 2 s lets short runs see it.
+DEFAULT_RESTART_DELAY = 2.0
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,8 @@ import tempfile
 import time
 
 from lab import binaries
-from lab.topology import DEFAULT_RESTART_DELAY, MAX_REPLICAS, STORES, LabCluster, LabInputError, TopologySpec, running
+from lab.node import DEFAULT_RESTART_DELAY
+from lab.topology import MAX_REPLICAS, STORES, LabCluster, LabInputError, TopologySpec, running
 
 
 def register(subparsers) -> None:

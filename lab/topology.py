@@ -25,7 +25,7 @@ from lab import binaries
 from lab.controlplane import ControlPlane
 from lab.mesh import Mesh
 from lab.metrics import MetricsServer
-from lab.node import LabNode, PodRun
+from lab.node import DEFAULT_RESTART_DELAY, LabNode, PodRun
 from lab.procs import LOOPBACK, ProcessGroup, free_port, port_in_use, wait_until
 
 REPO_ROOT = binaries.REPO_ROOT
@@ -36,7 +36,6 @@ STORES = ("memory", "redis", "hazelcast")
 RELEASE = "webgatos"
 MAX_REPLICAS = 8  # two shared cores: more replicas only measure the machine
 HAZELCAST_MEMBERS = 2
-DEFAULT_RESTART_DELAY = 2.0  # a killed container's way back: as a kubelet's restart, shortened
 
 
 class LabInputError(ValueError):
