@@ -24,8 +24,7 @@ def test_istio_analyzers_find_nothing_above_info(lab_cluster, scenario):
     lab_cluster.mesh.publish_port(port)
     try:
         lab_cluster.helm("install", "lab", *scenario.helm_args(), "--namespace", namespace,
-                         *(["--set", f"istio.gateway.port={port}", "--set", f"istio.gateway.bind={LOOPBACK}"]
-                           if scenario.chart == "webgatos" else []))
+                         "--set", f"istio.gateway.port={port}", "--set", f"istio.gateway.bind={LOOPBACK}")
         result = subprocess.run([binaries.control_plane("istioctl"), "analyze", "--namespace", namespace,
                                  "--output", "json"], capture_output=True, text=True, timeout=120,
                                 env=lab_cluster.plane.env())
