@@ -30,12 +30,13 @@ help: ## Show this help.
 .PHONY: venv
 venv: $(VENV)/.installed ## Build .venv with the pinned dependencies.
 
-$(VENV)/.installed: requirements-dev.txt constraints.txt services/webgatos/requirements.txt services/sqrt/requirements.txt
+$(VENV)/.installed: requirements-dev.txt constraints.txt services/webgatos/requirements.txt services/sqrt/requirements.txt Makefile
 	@[ -x $(PY) ] || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --disable-pip-version-check -r requirements-dev.txt -c constraints.txt
 	@# Make the repo's packages and both services importable from .venv (python -m lab, webgatos:create_app()).
 	@site=$$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])'); \
-	  printf '%s\n' "$(CURDIR)" "$(CURDIR)/services/webgatos" "$(CURDIR)/services/sqrt" > "$$site/resilience_lab.pth"
+	  printf '%s\n' "$(CURDIR)" "$(CURDIR)/services/common" "$(CURDIR)/services/webgatos" "$(CURDIR)/services/sqrt" \
+	    > "$$site/resilience_lab.pth"
 	@touch $@
 
 # $(call ensure-apt,PRESENT,PACKAGE,OTHERWISE): nothing when the shell test PRESENT passes, else
@@ -201,8 +202,8 @@ images: ## Build resilience-lab/webgatos and resilience-lab/sqrt (IMAGE_ENGINE=d
 	  tag="resilience-lab/$$chart:$$(awk -F'"' '/^appVersion:/ {print $$2}' charts/$$chart/Chart.yaml)"; \
 	  echo "images: $$engine builds $$tag from services/$$chart"; \
 	  case "$$engine" in \
-	    docker|podman) $$engine build -t "$$tag" -f services/$$chart/Dockerfile services/$$chart ;; \
-	    minikube) minikube image build -t "$$tag" -f Dockerfile services/$$chart ;; \
+	    docker|podman) $$engine build -t "$$tag" --build-arg SERVICE=$$chart -f services/Dockerfile services ;; \
+	    minikube) minikube image build -t "$$tag" --build-opt build-arg=SERVICE=$$chart -f Dockerfile services ;; \
 	    *) echo "images: IMAGE_ENGINE=$$engine is not valid: use docker, podman or minikube" >&2; exit 1 ;; \
 	  esac; \
 	done

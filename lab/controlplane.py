@@ -218,38 +218,30 @@ class ControlPlane:
             "--profiling=false", "--v=1"])
         wait_until(lambda: self._api_ready(), timeout, f"kube-apiserver at {self.url}/readyz", interval=0.2, proc=proc)
 
-    def _component_kubeconfig(self, name: str, user: str) -> Path:
-        credential = self.ca.issue(name, user)
-        return write_kubeconfig(self.workdir / f"{name}.kubeconfig", self.url, self.ca.cert_path, user=user,
-                                credential=credential)
+    def _start_component(self, program: str, user: str, args: Sequence[str], timeout: float) -> None:
+        """A controller-style component with its own client certificate, serving /healthz."""
+        credential = self.ca.issue(program, user)
+        kubeconfig = str(write_kubeconfig(self.workdir / f"{program}.kubeconfig", self.url, self.ca.cert_path,
+                                          user=user, credential=credential))
+        port = free_port()
+        proc = self.group.start(program, [
+            binaries.control_plane(program), "--kubeconfig", kubeconfig, "--authentication-kubeconfig", kubeconfig,
+            "--authorization-kubeconfig", kubeconfig, "--bind-address", LOOPBACK, "--secure-port", str(port),
+            "--leader-elect=false", "--v=1", *args])
+        wait_until(lambda: _https_ok(f"https://{LOOPBACK}:{port}/healthz"), timeout, f"{program} /healthz",
+                   interval=0.2, proc=proc)
 
     def _start_controller_manager(self, timeout: float) -> None:
-        kubeconfig = self._component_kubeconfig("controller-manager", "system:kube-controller-manager")
-        port = free_port()
-        proc = self.group.start("kube-controller-manager", [
-            binaries.control_plane("kube-controller-manager"),
-            "--kubeconfig", str(kubeconfig), "--authentication-kubeconfig", str(kubeconfig),
-            "--authorization-kubeconfig", str(kubeconfig),
-            "--bind-address", LOOPBACK, "--secure-port", str(port), "--leader-elect=false",
+        self._start_component("kube-controller-manager", "system:kube-controller-manager", [
             # Each controller acts with its own ServiceAccount, so RBAC is exercised as on a cluster.
             "--use-service-account-credentials",
             "--service-account-private-key-file", str(self.pki / "sa.key"),
             "--root-ca-file", str(self.ca.cert_path),
-            "--cluster-signing-cert-file", str(self.ca.cert_path), "--cluster-signing-key-file",
-            str(self.pki / "ca.key"), "--v=1", *self.controller_args])
-        wait_until(lambda: _https_ok(f"https://{LOOPBACK}:{port}/healthz"), timeout,
-                   "kube-controller-manager /healthz", interval=0.2, proc=proc)
+            "--cluster-signing-cert-file", str(self.ca.cert_path),
+            "--cluster-signing-key-file", str(self.pki / "ca.key"), *self.controller_args], timeout)
 
     def _start_scheduler(self, timeout: float) -> None:
-        kubeconfig = self._component_kubeconfig("scheduler", "system:kube-scheduler")
-        port = free_port()
-        proc = self.group.start("kube-scheduler", [
-            binaries.control_plane("kube-scheduler"),
-            "--kubeconfig", str(kubeconfig), "--authentication-kubeconfig", str(kubeconfig),
-            "--authorization-kubeconfig", str(kubeconfig),
-            "--bind-address", LOOPBACK, "--secure-port", str(port), "--leader-elect=false", "--v=1"])
-        wait_until(lambda: _https_ok(f"https://{LOOPBACK}:{port}/healthz"), timeout,
-                   "kube-scheduler /healthz", interval=0.2, proc=proc)
+        self._start_component("kube-scheduler", "system:kube-scheduler", [], timeout)
 
     def _api_ready(self) -> bool:
         try:

@@ -1,51 +1,24 @@
-"""gunicorn settings for webgatos: `gunicorn --config gunicorn.conf.py 'webgatos:create_app()'`.
+"""gunicorn settings for webgatos: `gunicorn --config gunicorn.conf.py` (the app is `wsgi_app`).
 
-One worker process with threads per replica (scale with replicas). On SIGTERM a worker first
-answers /readyz with 503 for SHUTDOWN_DRAIN_SECONDS, so a load balancer stops sending it traffic,
-then stops accepting and lets in-flight requests finish. A bad environment variable stops
-start-up here with one line naming it (exit code 2), before any worker starts.
+One worker process with threads per replica (scale with replicas). The life cycle (a clean exit on
+a bad variable, the metrics directory, drain on SIGTERM) is service_common.gunicorn's.
 """
 
 import logging
 import os
-import shutil
-import signal
 import sys
-import tempfile
-import threading
 
+from service_common import gunicorn as lifecycle
 from webgatos.settings import Settings, SettingsError
 
-try:
-    _settings = Settings.from_env()
-except SettingsError as error:
-    print(f"webgatos: {error}", file=sys.stderr)
-    sys.exit(2)
-
-# Metrics of all workers are aggregated from files in this directory; it must exist before a
-# worker imports prometheus_client. /tmp stays writable with a read-only root filesystem.
+_settings = lifecycle.load_settings(Settings.from_env, "webgatos")
 # Without SECRET_KEY each process would pick its own random key, and the workers of one replica
 # would reject each other's cookies: pick one here, in the master, for all of them.
 os.environ["SECRET_KEY"] = _settings.secret_key
+_METRICS_DIR, _OWN_METRICS_DIR = lifecycle.metrics_directory(_settings.prometheus_multiproc_dir, "webgatos")
 
-_OWN_METRICS_DIR = not _settings.prometheus_multiproc_dir
-if _OWN_METRICS_DIR:
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="webgatos-metrics-")
-    _settings = Settings.from_env()
-_METRICS_DIR = _settings.prometheus_multiproc_dir
-
-bind = f"0.0.0.0:{_settings.port}"
-workers = _settings.workers
-worker_class = "gthread"
-threads = _settings.threads
-timeout = 30
-keepalive = 5
-graceful_timeout = int(_settings.shutdown_drain_seconds) + 25
-accesslog = None
-errorlog = "-"
-loglevel = "info"
-worker_tmp_dir = tempfile.gettempdir()
-control_socket_disable = True
+wsgi_app = "webgatos:create_app()"
+globals().update(lifecycle.server_config(_settings, timeout=30, grace_after_drain=25))
 
 
 def on_starting(server):
@@ -54,27 +27,14 @@ def on_starting(server):
     except SettingsError as error:
         print(f"webgatos: {error}", file=sys.stderr)
         sys.exit(2)
-    for stale in os.listdir(_METRICS_DIR):
-        os.remove(os.path.join(_METRICS_DIR, stale))
+    lifecycle.clear_directory(_METRICS_DIR)
 
 
 def post_worker_init(worker):
-    """Log the app through gunicorn's error log; replace the worker's SIGTERM handler with drain-then-stop."""
+    """Log the app through gunicorn's error log; drain on SIGTERM."""
     logging.getLogger("webgatos").handlers = worker.log.error_log.handlers
-    stop = worker.handle_exit
-    lifecycle = worker.wsgi.extensions["webgatos"]["lifecycle"]
-
-    def drain_then_stop(signum, frame):
-        if lifecycle.draining.is_set():
-            return  # the arbiter and a process-group kill may both send SIGTERM
-        lifecycle.begin_drain()
-        worker.log.info("SIGTERM: /readyz answers 503 for %.1fs, then the worker stops",
-                        _settings.shutdown_drain_seconds)
-        timer = threading.Timer(_settings.shutdown_drain_seconds, stop, args=(signum, frame))
-        timer.daemon = True
-        timer.start()
-
-    signal.signal(signal.SIGTERM, drain_then_stop)
+    lifecycle.drain_on_sigterm(worker, worker.wsgi.extensions["webgatos"]["lifecycle"].draining,
+                               _settings.shutdown_drain_seconds, worker.log.info)
 
 
 def worker_exit(server, worker):
@@ -84,10 +44,9 @@ def worker_exit(server, worker):
 
 
 def child_exit(server, worker):
-    from prometheus_client import multiprocess
-    multiprocess.mark_process_dead(worker.pid, _METRICS_DIR)
+    lifecycle.mark_worker_dead(worker, _METRICS_DIR)
 
 
 def on_exit(server):
     if _OWN_METRICS_DIR:
-        shutil.rmtree(_METRICS_DIR, ignore_errors=True)
+        lifecycle.remove_directory(_METRICS_DIR)

@@ -26,7 +26,7 @@ def test_images_are_tagged_as_the_charts_expect(tmp_path):
     for chart in chartlib.CHART_NAMES:
         image = chartlib.find(chartlib.render(chartlib.Scenario(chart, "defaults")), "Deployment",
                               f"{chartlib.RELEASE}-{chart}")["spec"]["template"]["spec"]["containers"][0]["image"]
-        assert f"build -t {image} -f services/{chart}/Dockerfile services/{chart}" in builds
+        assert f"build -t {image} --build-arg SERVICE={chart} -f services/Dockerfile services" in builds
 
 
 @pytest.mark.parametrize("engine", ["bogus"])

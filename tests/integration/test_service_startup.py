@@ -64,3 +64,17 @@ def test_sqrt_serves_through_gunicorn_and_drains_on_sigterm(procs):
     wait_until(lambda: http_status(url + "/readyz") == 503, timeout=5, what="sqrt readyz to answer 503")
     wait_until(lambda: not proc.alive(), timeout=30, what="sqrt to exit")
     assert proc.returncode() == 0
+
+
+@pytest.mark.parametrize(("service", "conf"), [("webgatos", WEBGATOS_CONF), ("sqrt", SQRT_CONF)])
+def test_the_images_command_serves_the_app_named_by_the_config(procs, service, conf):
+    """The image runs `gunicorn --config /app/gunicorn.conf.py` with no app argument: the config's
+    `wsgi_app` names it. As the image has it: services/common and the service's folder on the path."""
+    port = free_port()
+    path = os.pathsep.join(str(conf.parent.parent / part) for part in ("common", service))
+    proc = procs.start(service, [GUNICORN, "--config", str(conf), "--bind", f"{LOOPBACK}:{port}"],
+                       env={**os.environ, "PYTHONPATH": path, "SHUTDOWN_DRAIN_SECONDS": "0"},
+                       cwd=conf.parent)
+    wait_until(lambda: http_status(f"http://{LOOPBACK}:{port}/readyz") == 200, 30, f"{service} to be ready",
+               proc=proc)
+    assert "http_requests_total" in requests.get(f"http://{LOOPBACK}:{port}/metrics", timeout=5).text

@@ -3,29 +3,15 @@
 import math
 import re
 import threading
-import time
 
-from flask import Flask, Response, g, request, request_finished
-from prometheus_client import (
-    CONTENT_TYPE_LATEST,
-    CollectorRegistry,
-    Counter,
-    Histogram,
-    ProcessCollector,
-    generate_latest,
-    multiprocess,
-)
+from flask import Flask, Response, request
+from prometheus_client import Counter
+from service_common.metrics import HttpMetrics
 
 from sqrt.settings import DEFAULT_ITERATIONS, Settings
 
-# The app's own registry, so another app in the same process (tests) cannot clash with its names.
-APP_REGISTRY = CollectorRegistry()
-REQUESTS = Counter("http_requests_total", "HTTP requests answered", ["endpoint", "method", "status"],
-                   registry=APP_REGISTRY)
-LATENCY = Histogram("http_request_duration_seconds", "Time to answer an HTTP request", ["endpoint"],
-                    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30), registry=APP_REGISTRY)
-ITERATIONS = Counter("sqrt_iterations_total", "Square-root iterations computed", registry=APP_REGISTRY)
-ProcessCollector(registry=APP_REGISTRY)
+HTTP = HttpMetrics(buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
+ITERATIONS = Counter("sqrt_iterations_total", "Square-root iterations computed", registry=HTTP.registry)
 
 
 def burn(iterations: int) -> float:
@@ -45,18 +31,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     def bad_request(reason: str) -> Response:
         return Response(f"{reason}\n", status=400, mimetype="text/plain")
 
-    @app.before_request
-    def start_request():
-        g.started_at = time.perf_counter()
-
-    def record(sender, response: Response, **extra) -> None:
-        endpoint = request.url_rule.rule if request.url_rule else "unmatched"
-        REQUESTS.labels(endpoint, request.method, str(response.status_code)).inc()
-        started_at = g.get("started_at")
-        if started_at is not None:
-            LATENCY.labels(endpoint).observe(time.perf_counter() - started_at)
-
-    request_finished.connect(record, app, weak=False)
+    HTTP.instrument(app)
 
     @app.get("/")
     def index():
@@ -86,12 +61,8 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     @app.get("/metrics")
     def prometheus_metrics():
-        if settings.prometheus_multiproc_dir:
-            registry = CollectorRegistry()
-            multiprocess.MultiProcessCollector(registry, path=settings.prometheus_multiproc_dir)
-        else:
-            registry = APP_REGISTRY
-        return Response(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
+        body, content_type = HTTP.exposition(settings.prometheus_multiproc_dir)
+        return Response(body, content_type=content_type)
 
     @app.after_request
     def common_headers(response: Response) -> Response:

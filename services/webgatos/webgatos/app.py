@@ -8,7 +8,7 @@ import socket
 import threading
 import time
 
-from flask import Flask, Response, g, jsonify, render_template, request, request_finished, session
+from flask import Flask, Response, jsonify, render_template, request, session
 from werkzeug.exceptions import HTTPException
 
 from webgatos import metrics
@@ -78,9 +78,10 @@ def create_app(settings: Settings | None = None) -> Flask:
             "session_id_hash": hashlib.sha256(session.sid.encode()).hexdigest()[:12],
         }
 
+    metrics.HTTP.instrument(app)
+
     @app.before_request
-    def start_request():
-        g.started_at = time.perf_counter()
+    def inject_faults():
         if request.endpoint in FAULTED_ENDPOINTS:
             delay, error_status = faults.draw()
             if delay:
@@ -100,15 +101,6 @@ def create_app(settings: Settings | None = None) -> Flask:
         if request.path in ("/", "/api/session"):
             response.headers["Cache-Control"] = "no-store"
         return response
-
-    def record(sender, response: Response, **extra) -> None:
-        endpoint = request.url_rule.rule if request.url_rule else "unmatched"
-        metrics.REQUESTS.labels(endpoint, request.method, str(response.status_code)).inc()
-        started_at = g.get("started_at")
-        if started_at is not None:
-            metrics.LATENCY.labels(endpoint).observe(time.perf_counter() - started_at)
-
-    request_finished.connect(record, app, weak=False)
 
     @app.errorhandler(StoreUnavailable)
     def store_unavailable(error):
@@ -155,7 +147,7 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     @app.get("/metrics")
     def prometheus_metrics():
-        body, content_type = metrics.exposition(settings.prometheus_multiproc_dir)
+        body, content_type = metrics.HTTP.exposition(settings.prometheus_multiproc_dir)
         return Response(body, content_type=content_type)
 
     @app.get("/admin/faults")

@@ -12,16 +12,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+from service_common.settings import EnvReader, ServerSettings, SettingsError
+
 SESSION_STORES = ("memory", "redis", "hazelcast")
 _HOST_PORT = re.compile(r"^(?P<host>[A-Za-z0-9.\-]+|\[[0-9A-Fa-f:.]+\]):(?P<port>\d{1,5})$")
 
 
-class SettingsError(ValueError):
-    """A configuration variable has a bad value; str() is the one-line message."""
-
-
 @dataclass(frozen=True)
-class Settings:
+class Settings(ServerSettings):
     session_store: str = "memory"
     redis_url: str = "redis://127.0.0.1:6379/0"
     hazelcast_members: tuple[str, ...] = ("127.0.0.1:5701",)
@@ -34,16 +32,12 @@ class Settings:
     fault_delay_seconds: float = 0.0
     replica_name: str = field(default_factory=socket.gethostname)
     pod_ip: str | None = None  # the downward API's status.podIP; else the host's own address
-    port: int = 8080
-    shutdown_drain_seconds: float = 5.0
-    workers: int = 1
     threads: int = 8
-    prometheus_multiproc_dir: str | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
         env = os.environ if environ is None else environ
-        reader = _Reader(env)
+        reader = EnvReader(env)
         store = reader.text("SESSION_STORE", "memory").lower()
         if store not in SESSION_STORES:
             raise SettingsError(f"SESSION_STORE={store!r} is not valid: use one of {', '.join(SESSION_STORES)}")
@@ -59,12 +53,8 @@ class Settings:
             fault_error_status=reader.integer("FAULT_ERROR_STATUS", cls.fault_error_status, 500, 599),
             fault_delay_seconds=reader.number("FAULT_DELAY_SECONDS", cls.fault_delay_seconds, 0.0, 60.0),
             replica_name=env.get("REPLICA_NAME") or env.get("HOSTNAME") or socket.gethostname(),
-            pod_ip=env.get("POD_IP", "").strip() or None,
-            port=reader.integer("PORT", cls.port, 1, 65535),
-            shutdown_drain_seconds=reader.number("SHUTDOWN_DRAIN_SECONDS", cls.shutdown_drain_seconds, 0.0, 300.0),
-            workers=reader.integer("WEB_CONCURRENCY", cls.workers, 1, 64),
-            threads=reader.integer("GUNICORN_THREADS", cls.threads, 1, 256),
-            prometheus_multiproc_dir=env.get("PROMETHEUS_MULTIPROC_DIR") or None,
+            pod_ip=reader.raw("POD_IP"),
+            **cls.server_values(reader),
         )
         settings.check_workers(settings.workers)
         return settings
@@ -75,39 +65,6 @@ class Settings:
             raise SettingsError(
                 f"WEB_CONCURRENCY={workers}: SESSION_STORE=memory keeps sessions inside one process, so it needs "
                 "exactly 1 worker (scale with GUNICORN_THREADS, or use SESSION_STORE=redis or hazelcast)")
-
-
-class _Reader:
-    def __init__(self, env: Mapping[str, str]):
-        self.env = env
-
-    def text(self, name: str, default: str) -> str:
-        value = self.env.get(name, "").strip()
-        return value or default
-
-    def _raw(self, name: str) -> str | None:
-        value = self.env.get(name, "").strip()
-        return value or None
-
-    def number(self, name: str, default: float, low: float, high: float) -> float:
-        raw = self._raw(name)
-        if raw is None:
-            return default
-        try:
-            value = float(raw)
-        except ValueError:
-            value = None
-        if value is None or not low <= value <= high:
-            raise SettingsError(f"{name}={raw!r} is not valid: use a number from {low:g} to {high:g}")
-        return value
-
-    def integer(self, name: str, default: int, low: int, high: int) -> int:
-        raw = self._raw(name)
-        if raw is None:
-            return default
-        if not re.fullmatch(r"\d+", raw) or not low <= int(raw) <= high:
-            raise SettingsError(f"{name}={raw!r} is not valid: use a whole number from {low} to {high}")
-        return int(raw)
 
 
 def _redis_url(url: str) -> str:
