@@ -127,10 +127,10 @@ test-fuzz: venv redis java hazelcast ## Run only the fuzz tests, with many more 
 	HYPOTHESIS_PROFILE=fuzz $(PY) -m pytest $(FUZZ_TESTS) -q
 
 STRESS_RUNS ?= 5
-STRESS_TESTS ?= tests/integration tests/cluster tests/e2e
+STRESS_TESTS ?= tests/e2e
 
 .PHONY: test-stress
-test-stress: tools ## Run the process-starting tests STRESS_RUNS times (5) with a CPU hog on every core; pass rate per test in reports/stress/.
+test-stress: tools ## Run the e2e (lab) tests STRESS_RUNS times (5) with a CPU hog on every core (STRESS_TESTS to choose); pass rate per test in reports/stress/.
 	$(PY) tools/stress.py --runs "$(STRESS_RUNS)" --out reports/stress $(STRESS_TESTS)
 
 .PHONY: lint

@@ -1,8 +1,8 @@
-"""`make test-stress`: the process-starting tests, RUNS times over, with every core kept busy by a
+"""`make test-stress`: the end-to-end (lab) tests, RUNS times over, with every core kept busy by a
 CPU hog, and the pass rate of each test. A test that does not pass every run is flaky, and a
 flaky test is a failing test.
 
-    tools/stress.py --runs 5 --out reports/stress tests/integration tests/cluster tests/e2e
+    tools/stress.py --runs 5 --out reports/stress tests/e2e   # STRESS_TESTS in the Makefile
 
 Each run is a fresh `pytest` (its own control plane, its own stores); the hogs are one busy loop
 per core at normal priority, started before the first run and killed after the last one, whatever
@@ -56,7 +56,7 @@ def main(argv=None) -> int:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "reports" / "stress")
     parser.add_argument("--hogs", type=int, default=os.cpu_count() or 1, help="busy loops (default: one per core)")
-    parser.add_argument("paths", nargs="*", default=["tests/integration", "tests/cluster", "tests/e2e"])
+    parser.add_argument("paths", nargs="*", default=["tests/e2e"])
     args = parser.parse_args(argv)
     if args.runs < 1 or args.hogs < 0:
         parser.error("--runs must be at least 1 and --hogs not negative")
