@@ -28,12 +28,16 @@ SQRT_GUNICORN_CONF = REPO_ROOT / "services" / "sqrt" / "gunicorn.conf.py"
 # Hypothesis keeps its example database and caches in .cache/ (git-ignored), not in ./.hypothesis.
 HYPOTHESIS_HOME = REPO_ROOT / ".cache" / "hypothesis"
 set_hypothesis_home_dir(HYPOTHESIS_HOME)
+EXAMPLE_DATABASE = DirectoryBasedExampleDatabase(HYPOTHESIS_HOME / "examples")
+# CI replays the same examples (derandomized, so no database); a laptop explores new ones and
+# keeps the failing ones in the database.
+IN_CI = bool(os.environ.get("CI"))
 settings.register_profile(
     "default", max_examples=100, deadline=None, print_blob=True,
-    derandomize=bool(os.environ.get("CI")),  # CI replays the same examples; a laptop explores new ones
-    database=DirectoryBasedExampleDatabase(HYPOTHESIS_HOME / "examples"),
+    derandomize=IN_CI, database=None if IN_CI else EXAMPLE_DATABASE,
     suppress_health_check=[HealthCheck.too_slow])
-settings.register_profile("fuzz", settings.get_profile("default"), max_examples=2000, derandomize=False)
+settings.register_profile("fuzz", settings.get_profile("default"), max_examples=2000,
+                          derandomize=False, database=EXAMPLE_DATABASE)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 
@@ -69,7 +73,7 @@ def require_hazelcast():
         binaries.java()
         binaries.hazelcast_jar()
     except binaries.MissingBinary as missing:
-        if os.environ.get("CI"):
+        if IN_CI:
             raise
         pytest.skip(str(missing))
 
@@ -81,7 +85,7 @@ def require_control_plane():
                         "pilot-discovery", "istioctl"):
             binaries.control_plane(program)
     except binaries.MissingBinary as missing:
-        if os.environ.get("CI"):
+        if IN_CI:
             raise
         pytest.skip(str(missing))
 
@@ -92,7 +96,7 @@ def require_browser():
         binaries.chromium()
         import playwright.sync_api  # noqa: F401
     except (binaries.MissingBinary, ImportError) as missing:
-        if os.environ.get("CI"):
+        if IN_CI:
             raise
         pytest.skip(f"{missing} (run `make browser`)")
 
