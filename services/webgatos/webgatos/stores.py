@@ -7,6 +7,7 @@ probes, /metrics, /admin and static files never create a session nor wait for th
 """
 
 import logging
+import os
 import threading
 import warnings
 from datetime import timedelta
@@ -99,6 +100,23 @@ class RedisSessions(_ResilientSessions, RedisSessionInterface):
         self.client.close()
 
 
+def drain_then_clear(waker) -> None:
+    """`handle_read` for the Hazelcast client's pipe waker: drain the pipe, then clear `awake`.
+
+    The client (5.7.0) clears `awake` first and drains after. A worker thread that calls `wake()`
+    in between sets `awake` and writes a byte that the drain then swallows: `awake` stays set with
+    an empty pipe, every later `wake()` is skipped, and each request waits out the reactor's 10 ms
+    poll before it is sent (the Hazelcast path's ~20 ms p95). Clearing after the drain is safe:
+    a `wake()` skipped meanwhile queued its bytes before the reactor's next poll checks writability.
+    """
+    try:
+        while len(os.read(waker._read_fd, 4096)) == 4096:
+            pass
+    except OSError:
+        pass
+    waker.awake = False
+
+
 class HazelcastSessions(_ResilientSessions, ServerSideSessionInterface):
     """Sessions in a Hazelcast map, one entry per session with the session TTL.
 
@@ -112,7 +130,10 @@ class HazelcastSessions(_ResilientSessions, ServerSideSessionInterface):
 
     def __init__(self, app: Flask, settings: Settings, **kwargs):
         import hazelcast
+        from hazelcast import reactor
         from hazelcast.config import ReconnectMode
+
+        reactor._PipedWaker.handle_read = drain_then_clear
 
         self.client = hazelcast.HazelcastClient(
             cluster_members=list(settings.hazelcast_members),
