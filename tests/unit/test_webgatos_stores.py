@@ -4,8 +4,9 @@ reactor's `handle_read` (the interleaving that left requests waiting out the 10 
 import os
 
 import pytest
+from hazelcast import reactor
 from hazelcast.reactor import _PipedWaker
-from webgatos.stores import drain_then_clear
+from webgatos.stores import drain_then_clear, install_draining_waker
 
 
 @pytest.fixture
@@ -53,3 +54,16 @@ def test_drain_then_clear_never_leaves_awake_without_a_byte(monkeypatch, waker):
     assert woken and not waker.awake
     waker.wake()
     assert waker.awake and pipe_has_a_byte(waker), "the next wake() reaches the reactor's poll"
+
+
+def test_new_reactors_get_the_draining_waker_and_the_clients_class_stays(monkeypatch):
+    monkeypatch.setattr(reactor._WakeableLoop, "_waker_class", _PipedWaker)
+    install_draining_waker()
+    install_draining_waker()
+    loop = reactor._WakeableLoop({})
+    try:
+        assert type(loop.waker).handle_read is drain_then_clear
+        assert type(loop.waker).__bases__ == (_PipedWaker,)
+        assert _PipedWaker.handle_read is not drain_then_clear
+    finally:
+        loop.waker.close()

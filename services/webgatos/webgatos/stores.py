@@ -117,6 +117,19 @@ def drain_then_clear(waker) -> None:
     waker.awake = False
 
 
+def install_draining_waker() -> None:
+    """Make every new client reactor wake through a `_PipedWaker` whose `handle_read` is
+    `drain_then_clear`; the client's own class stays as shipped."""
+    from hazelcast import reactor
+
+    waker_class = reactor._WakeableLoop._waker_class
+    if waker_class is not reactor._PipedWaker:
+        return  # already installed, or a platform without the pipe waker (Windows)
+    reactor._WakeableLoop._waker_class = type(
+        "DrainingPipedWaker", (reactor._PipedWaker,), {"handle_read": drain_then_clear}
+    )
+
+
 class HazelcastSessions(_ResilientSessions, ServerSideSessionInterface):
     """Sessions in a Hazelcast map, one entry per session with the session TTL.
 
@@ -130,10 +143,9 @@ class HazelcastSessions(_ResilientSessions, ServerSideSessionInterface):
 
     def __init__(self, app: Flask, settings: Settings, **kwargs):
         import hazelcast
-        from hazelcast import reactor
         from hazelcast.config import ReconnectMode
 
-        reactor._PipedWaker.handle_read = drain_then_clear
+        install_draining_waker()
 
         self.client = hazelcast.HazelcastClient(
             cluster_members=list(settings.hazelcast_members),
