@@ -635,8 +635,10 @@ class LabNode:
         run.last_exit = {"exitCode": 128 - code if code is not None and code < 0 else code,
                          "reason": "Error" if code else "Completed", "startedAt": run.started_at,
                          "finishedAt": now_rfc3339(), **({"signal": -code} if code is not None and code < 0 else {})}
-        run.proc, run.ready, run.restart_at = None, False, now + self.restart_delay
+        run.proc, run.ready = None, False
         self._record("exited", run, returncode=code)
+        # From the recorded exit, not from `now`: ending the leftovers can take a while on a busy machine.
+        run.restart_at = time.monotonic() + self.restart_delay
         self._report(run)
         self._write_state()
 
