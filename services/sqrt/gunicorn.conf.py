@@ -12,6 +12,7 @@ _METRICS_DIR, _OWN_METRICS_DIR = lifecycle.metrics_directory(_settings.prometheu
 
 wsgi_app = "sqrt:create_app()"
 # The largest allowed `iterations` takes seconds of CPU: a long worker timeout and grace.
+lifecycle.install_single_write_response()
 globals().update(lifecycle.server_config(_settings, timeout=120, grace_after_drain=60))
 
 

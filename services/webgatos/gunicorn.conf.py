@@ -18,6 +18,7 @@ os.environ["SECRET_KEY"] = _settings.secret_key
 _METRICS_DIR, _OWN_METRICS_DIR = lifecycle.metrics_directory(_settings.prometheus_multiproc_dir, "webgatos")
 
 wsgi_app = "webgatos:create_app()"
+lifecycle.install_single_write_response()
 globals().update(lifecycle.server_config(_settings, timeout=30, grace_after_drain=25))
 
 

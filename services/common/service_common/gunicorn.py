@@ -6,6 +6,7 @@
   prometheus_client. /tmp stays writable with a read-only root filesystem.
 - `drain_on_sigterm`: on SIGTERM a worker first answers /readyz with 503 for the drain time, so a
   load balancer stops sending it traffic, then stops accepting and lets in-flight requests finish.
+- `install_single_write_response`: a response's head and its first body bytes leave in one write.
 """
 
 import os
@@ -15,6 +16,8 @@ import sys
 import tempfile
 import threading
 from collections.abc import Callable
+
+from gunicorn.http import wsgi
 
 from service_common.settings import SettingsError
 
@@ -75,3 +78,54 @@ def drain_on_sigterm(worker, draining: threading.Event, seconds: float, log: Cal
         timer.start()
 
     signal.signal(signal.SIGTERM, drain_then_stop)
+
+
+class SingleWriteResponse(wsgi.Response):
+    """gunicorn's HTTP/1 response, with the head held back until the first body bytes so that both
+    leave in one `sendall`. gunicorn writes them apart, and a replica SIGKILLed between the two
+    writes hands the proxy a head without its body: the proxy has already answered, so it cannot
+    retry, and the client gets a cut-short response. With one write the proxy gets all or nothing,
+    and nothing is a reset it retries. Chunked bodies and sendfile keep gunicorn's own path."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._held_head = None
+        self._hold_head = True
+
+    def send_headers(self):
+        if self.headers_sent or self._held_head is not None:
+            return
+        if self.chunked or not self._hold_head:
+            super().send_headers()
+            return
+        lines = self.default_headers() + [f"{name}: {value}\r\n" for name, value in self.headers]
+        self._held_head = ("".join(lines) + "\r\n").encode("latin-1")
+
+    def _flush_head(self, body=b""):
+        head, self._held_head = self._held_head, None
+        self.sock.sendall(head + body)
+        self.headers_sent = True
+
+    def _emit_body(self, data):
+        if self._held_head is None:
+            super()._emit_body(data)
+        else:
+            self._flush_head(data)
+
+    def sendfile(self, respiter):
+        self._hold_head = False
+        if self._held_head is not None:
+            self._flush_head()
+        return super().sendfile(respiter)
+
+    def close(self):
+        self._hold_head = False  # a head not yet sent (no body bytes came) goes out now
+        if self._held_head is not None:
+            self._flush_head()
+        super().close()
+
+
+def install_single_write_response() -> None:
+    """gunicorn's workers build responses through `wsgi.create`, which looks `Response` up when
+    called: set in the master, before the workers fork."""
+    wsgi.Response = SingleWriteResponse
