@@ -166,18 +166,18 @@ lab-up: tools ## Start a lab topology in the foreground and print its URLs; Ctrl
 ##@ Benchmarks (docs/benchmarks.md)
 
 VEGETA_VERSION := v12.12.0
-VEGETA := $(CACHE)/bin/vegeta
+VEGETA := $(CACHE)/vegeta-$(VEGETA_VERSION)/vegeta
 export VEGETA_BIN := $(abspath $(VEGETA))
 
 .PHONY: vegeta
-vegeta: $(VEGETA) ## Build the pinned vegeta load generator into .cache/bin (needs Go).
+vegeta: $(VEGETA) ## Build the pinned vegeta load generator into .cache/vegeta-<version> (needs Go).
 
 $(VEGETA):
 	@command -v go >/dev/null || { echo "go: not found; install Go to build vegeta $(VEGETA_VERSION) (make bench needs it)"; exit 1; }
 	GOBIN=$(abspath $(dir $@)) go install github.com/tsenart/vegeta/v12@$(VEGETA_VERSION)
 
 .PHONY: bench
-bench: tools vegeta ## Measure both services (per store: latency at 100 req/s, capacity, start-up, RSS; sqrt CPU) into docs/benchmarks.md.
+bench: tools vegeta ## Measure webgatos per store against a Flask hello (saturation, CPU, p95, RSS, start-up; the ratios), worker models, sqrt and the lab into docs/benchmarks.md.
 	$(PY) -m lab bench
 
 # -- section: charts and images (owner: charts) --

@@ -7,6 +7,7 @@ that cannot run (e.g. no Java for Hazelcast) says why instead of printing number
 """
 
 import argparse
+import contextlib
 import datetime
 import json
 import os
@@ -34,10 +35,13 @@ SQRT_CONF = REPO_ROOT / "services" / "sqrt" / "gunicorn.conf.py"
 DEFAULT_OUTPUT = REPO_ROOT / "docs" / "benchmarks.md"
 MIB = 1024 * 1024
 
-# The issue's targets on a 2-core machine; the report marks each figure against them.
-TARGET_P95_MS = 25.0
-TARGET_READY_SECONDS = 2.0
-TARGET_RSS_MIB = 80.0
+BENCH_APPS_CONF = REPO_ROOT / "lab" / "bench_apps" / "gunicorn.conf.py"
+
+# The per-request-cost issue's targets: webgatos's saturation as a share of the Flask hello's in
+# the same run, p95 at the fixed rate, and RSS and start-up no worse than the issue measured.
+TARGET_SHARE_OF_HELLO = {"memory": 0.60, "redis": 0.45, "hazelcast": 0.35}
+TARGET_P95_MS = 3.0
+BEFORE_RSS_READY = {"memory": (113, 0.42), "redis": (115, 0.51), "hazelcast": (128, 0.76)}
 
 
 @dataclass
@@ -63,14 +67,14 @@ def register(subparsers) -> None:
     parser.add_argument("--duration", type=float, default=20.0, help="seconds of each load run")
     parser.add_argument("--repeats", type=int, default=3, help="fixed-rate runs per store (median p95 shown)")
     parser.add_argument("--concurrency", type=int, default=8, help="connections of the capacity run")
-    parser.add_argument("--vegeta", default=None, help="vegeta binary (default: VEGETA_BIN, .cache/bin, PATH)")
+    parser.add_argument("--vegeta", default=None, help="vegeta binary (default: VEGETA_BIN, .cache/vegeta-*, PATH)")
     parser.add_argument("--only", default=None, help="comma-separated section names to run (default: all)")
     parser.set_defaults(func=run)
 
 
 def find_vegeta(explicit: str | None) -> str:
-    for candidate in (explicit, os.environ.get("VEGETA_BIN"), REPO_ROOT / ".cache" / "bin" / "vegeta",
-                      shutil.which("vegeta")):
+    built = sorted((REPO_ROOT / ".cache").glob("vegeta-*/vegeta"))  # `make vegeta`, one per version
+    for candidate in (explicit, os.environ.get("VEGETA_BIN"), *built[-1:], shutil.which("vegeta")):
         if candidate and Path(candidate).is_file() and os.access(candidate, os.X_OK):
             return str(candidate)
     raise binaries.MissingBinary("vegeta not found: run `make vegeta`")
@@ -128,8 +132,7 @@ jobs (see the load average), so expect noise, mostly in the tail latencies.
 | load average at start (1/5/15 min) | {load} |
 | load generator | {vegeta_version(vegeta)}, constant rate, keep-alive connections |
 
-Targets from the services issue: p95 under {TARGET_P95_MS:g} ms at 100 requests/s for every store, ready in under
-{TARGET_READY_SECONDS:g} s, under {TARGET_RSS_MIB:g} MiB RSS per worker."""
+Each section states its method; the targets are next to the figures they judge."""
 
 
 def vegeta_version(vegeta: str) -> str:
@@ -182,71 +185,228 @@ def start_timed(procs: ProcessGroup, app: str, env: dict, name: str, config: Pat
     return port, proc, time.monotonic() - started
 
 
-def mark(ok: bool) -> str:
-    return "yes" if ok else "**no**"
-
-
 # --- sections --------------------------------------------------------------------------------
 
-def webgatos_stores(ctx: BenchContext) -> str:
-    """Per store, one replica (one worker, threads): start-up, latency at a fixed rate, capacity, RSS."""
-    rows = []
+@dataclass
+class Server:
+    """One measured row: an app under gunicorn with the benchmark's settings."""
+    name: str
+    app: str
+    config: Path
+    path: str
+    ready_path: str
+    env: dict
+
+
+@dataclass
+class Figures:
+    saturation: float  # requests/s, as fast as ctx.concurrency connections go
+    cpu_ms: float  # the server's process tree, CPU time per request at saturation
+    p95_ms: float  # median of the fixed-rate runs' p95
+    p95_range: str
+    rss_mib: float  # the server's process tree after the saturation run
+    ready_seconds: float
+    success: float  # the worst success ratio of all runs
+
+
+def bench_cpus() -> tuple[set[int] | None, set[int] | None]:
+    """(the server's CPUs, everything else's): the server on the last CPU, the load generator and
+    the stores on the others, so that the server's figures are not the load generator's. None on
+    a single CPU."""
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        return None, None
+    return {cpus[-1]}, set(cpus[:-1])
+
+
+@contextlib.contextmanager
+def on_cpus(cpus: set[int] | None):
+    """Processes started inside run on `cpus` (they inherit this process's affinity)."""
+    if cpus is None:
+        yield
+        return
+    before = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, cpus)
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, before)
+
+
+def process_tree(pid: int) -> list[psutil.Process]:
+    root = psutil.Process(pid)
+    return [root, *root.children(recursive=True)]
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    return sum(sum(proc.cpu_times()[:2]) for proc in process_tree(pid))
+
+
+def tree_rss_mib(pid: int) -> float:
+    return sum(proc.memory_info().rss for proc in process_tree(pid)) / MIB
+
+
+def measure_server(ctx: BenchContext, server: Server, server_cpus: set[int] | None) -> Figures:
+    port = free_port()
+    with on_cpus(server_cpus):
+        started = time.monotonic()
+        proc = ctx.procs.gunicorn(server.app, port, {"SHUTDOWN_DRAIN_SECONDS": "0", **server.env},
+                                  name=server.name, config=server.config, wait=False)
+        ready_url = f"http://{LOOPBACK}:{port}{server.ready_path}"
+        wait_until(lambda: http_status(ready_url, timeout=2) == 200, 60, f"{server.name} at {ready_url}",
+                   interval=0.01, proc=proc)
+        ready_seconds = time.monotonic() - started
+    url = f"http://{LOOPBACK}:{port}{server.path}"
+    # A returning user: webgatos reads the session and writes it back on every request.
+    with urllib.request.urlopen(url, timeout=10) as first:
+        cookie = (first.headers["Set-Cookie"] or "").split(";", 1)[0]
+    headers = {"Cookie": cookie} if cookie else {}
+    attack(ctx.vegeta, url, rate=ctx.rate, duration=min(3.0, ctx.duration), headers=headers)  # warm-up
+    # Several fixed-rate runs, reported by their median p95: one run on a shared machine can
+    # catch another job's burst in its tail.
+    runs = sorted((attack(ctx.vegeta, url, rate=ctx.rate, duration=ctx.duration, headers=headers)
+                   for _ in range(ctx.repeats)), key=lambda report: report["latencies"]["95th"])
+    cpu_before = tree_cpu_seconds(proc.pid)
+    capacity = attack(ctx.vegeta, url, rate=0, duration=ctx.duration, workers=ctx.concurrency, headers=headers)
+    cpu_seconds = tree_cpu_seconds(proc.pid) - cpu_before
+    figures = Figures(
+        saturation=capacity["throughput"], cpu_ms=cpu_seconds * 1000 / max(capacity["requests"], 1),
+        p95_ms=ms(runs[len(runs) // 2]["latencies"]["95th"]),
+        p95_range=f"{ms(runs[0]['latencies']['95th']):.2f}-{ms(runs[-1]['latencies']['95th']):.2f}",
+        rss_mib=tree_rss_mib(proc.pid), ready_seconds=ready_seconds,
+        success=min(report["success"] for report in [*runs, capacity]))
+    proc.stop()
+    return figures
+
+
+def webgatos_servers(ctx: BenchContext, stores_cpus: set[int] | None) -> list[Server | str]:
+    """The reference apps and webgatos per store (a string: a row that cannot be measured, and why)."""
+    reference = dict(config=BENCH_APPS_CONF, path="/", ready_path="/", env={})
+    servers: list[Server | str] = [Server("bare WSGI hello", "lab.bench_apps:bare_wsgi", **reference),
+                                   Server("Flask hello", "lab.bench_apps:flask_hello", **reference)]
     for store in ("memory", "redis", "hazelcast"):
         env = {"SESSION_STORE": store, "SECRET_KEY": "bench", "REPLICA_NAME": f"bench-{store}"}
-        if store == "redis":
-            redis_port = free_port()
-            ctx.procs.redis(redis_port)
-            env["REDIS_URL"] = f"redis://{LOOPBACK}:{redis_port}/0"
-        elif store == "hazelcast":
-            try:
-                binaries.java()
-                binaries.hazelcast_jar()
-            except binaries.MissingBinary as missing:
-                rows.append(f"| hazelcast | not measured: {missing} | | | | | | | |")
-                continue
-            ports = [free_port(), free_port()]
-            cluster_name = f"bench-{uuid.uuid4().hex[:8]}"
-            ctx.procs.hazelcast_cluster(ports, cluster_name)
-            env.update(HAZELCAST_MEMBERS=",".join(f"{LOOPBACK}:{p}" for p in ports),
-                       HAZELCAST_CLUSTER_NAME=cluster_name)
-        port, proc, ready_seconds = start_timed(ctx.procs, "webgatos:create_app()", env, f"webgatos-{store}",
-                                                WEBGATOS_CONF)
-        url = f"http://{LOOPBACK}:{port}/api/session"
-        # A returning user: every request reads the session and writes it back (visits + 1).
-        with urllib.request.urlopen(url, timeout=10) as first:
-            cookie = first.headers["Set-Cookie"].split(";", 1)[0]
-        attack(ctx.vegeta, url, rate=ctx.rate, duration=min(3.0, ctx.duration), headers={"Cookie": cookie})  # warm-up
-        # Several fixed-rate runs, reported by their median p95: one run on a shared machine can
-        # catch another job's burst in its tail.
-        runs = sorted((attack(ctx.vegeta, url, rate=ctx.rate, duration=ctx.duration, headers={"Cookie": cookie})
-                       for _ in range(ctx.repeats)), key=lambda report: report["latencies"]["95th"])
-        fixed = runs[len(runs) // 2]
-        p95_range = f"{ms(runs[0]['latencies']['95th']):.1f}-{ms(runs[-1]['latencies']['95th']):.1f}"
-        capacity = attack(ctx.vegeta, url, rate=0, duration=ctx.duration, workers=ctx.concurrency,
-                          headers={"Cookie": cookie})
-        rss = max(worker_rss_mib(proc.pid))
-        p50, p95 = ms(fixed["latencies"]["50th"]), ms(fixed["latencies"]["95th"])
-        rows.append(
-            f"| {store} | {fixed['throughput']:.1f} | {p50:.1f} | {p95:.1f} ({mark(p95 < TARGET_P95_MS)}) "
-            f"| {p95_range} "
-            f"| {fixed['success'] * 100:.1f} % | {capacity['throughput']:.0f} "
-            f"(p95 {ms(capacity['latencies']['95th']):.0f} ms, {capacity['success'] * 100:.1f} % ok) "
-            f"| {ready_seconds:.2f} ({mark(ready_seconds < TARGET_READY_SECONDS)}) "
-            f"| {rss:.0f} ({mark(rss < TARGET_RSS_MIB)}) |")
-        proc.stop()
-    return f"""## webgatos, one replica per store
+        with on_cpus(stores_cpus):
+            if store == "redis":
+                redis_port = free_port()
+                ctx.procs.redis(redis_port)
+                env["REDIS_URL"] = f"redis://{LOOPBACK}:{redis_port}/0"
+            elif store == "hazelcast":
+                try:
+                    binaries.java()
+                    binaries.hazelcast_jar()
+                except binaries.MissingBinary as missing:
+                    servers.append(f"webgatos hazelcast: not measured: {missing}")
+                    continue
+                member_port, cluster_name = free_port(), f"bench-{uuid.uuid4().hex[:8]}"
+                ctx.procs.hazelcast_cluster([member_port], cluster_name)
+                env.update(HAZELCAST_MEMBERS=f"{LOOPBACK}:{member_port}", HAZELCAST_CLUSTER_NAME=cluster_name)
+        servers.append(Server(f"webgatos {store}", "webgatos:create_app()", WEBGATOS_CONF, "/api/session",
+                              "/readyz", env))
+    return servers
 
-`GET /api/session` with a session cookie (each request reads the session from the store and
-writes it back), one gunicorn worker with its default threads. Latency: a constant
-{ctx.rate} requests/s for {ctx.duration:g} s after a short warm-up, {ctx.repeats} times; the row shows the
-run with the median p95 and the range of p95 over the runs. Capacity: as fast as
-{ctx.concurrency} connections go for {ctx.duration:g} s. Ready: from spawning gunicorn to the first
-`/readyz` 200. RSS: the worker process after both runs. Redis and Hazelcast (two members) run on
-the same machine, so they share its 2 CPUs with the app and the load generator.
 
-| store | requests/s at {ctx.rate}/s | p50 ms | p95 ms (< {TARGET_P95_MS:g}) | p95 range ms | success \
-| capacity requests/s | ready s (< {TARGET_READY_SECONDS:g}) | worker RSS MiB (< {TARGET_RSS_MIB:g}) |
-|---|---|---|---|---|---|---|---|---|
+def target_checks(figures: dict[str, Figures]) -> list[tuple[str, bool]]:
+    """(what, met) for each of the issue's targets that could be measured."""
+    hello = figures.get("Flask hello")
+    checks = []
+    for store, share in TARGET_SHARE_OF_HELLO.items():
+        row = figures.get(f"webgatos {store}")
+        if row is None or hello is None:
+            continue
+        ratio = row.saturation / hello.saturation
+        checks.append((f"{store}: {ratio:.0%} of the Flask hello's saturation (target >= {share:.0%})",
+                       ratio >= share))
+        checks.append((f"{store}: p95 {row.p95_ms:.2f} ms at the fixed rate (target < {TARGET_P95_MS:g} ms)",
+                       row.p95_ms < TARGET_P95_MS))
+        rss_limit, ready_limit = BEFORE_RSS_READY[store]
+        checks.append((f"{store}: {row.rss_mib:.0f} MiB RSS (before: {rss_limit:g}), "
+                       f"ready in {row.ready_seconds:.2f} s (before: {ready_limit:g})",
+                       row.rss_mib <= rss_limit and row.ready_seconds <= ready_limit))
+        checks.append((f"{store}: {row.success:.1%} of requests succeeded", row.success == 1.0))
+    return checks
+
+
+def webgatos_per_request(ctx: BenchContext) -> str:
+    """webgatos per store against a bare WSGI hello and a Flask hello served the same way:
+    saturation, CPU per request, p95 at a fixed rate, RSS, start-up; the ratios to the hello."""
+    server_cpus, other_cpus = bench_cpus()
+    figures: dict[str, Figures] = {}
+    not_measured = []
+    for server in webgatos_servers(ctx, other_cpus):
+        if isinstance(server, str):
+            not_measured.append(f"| {server} | | | | | | | |")
+            continue
+        print(f"bench:   {server.name} ...", flush=True)
+        with on_cpus(other_cpus):
+            figures[server.name] = measure_server(ctx, server, server_cpus)
+    hello = figures.get("Flask hello")
+    rows = [f"| {name} | {row.saturation:,.0f} | {row.saturation / hello.saturation:.0%} | {row.cpu_ms:.3f} "
+            f"| {row.p95_ms:.2f} ({row.p95_range}) | {row.rss_mib:.0f} | {row.ready_seconds:.2f} | {row.success:.1%} |"
+            for name, row in figures.items()] + not_measured
+    checks = target_checks(figures)
+    for what, met in checks:
+        print(f"bench: target {'met' if met else 'MISSED'}: {what}", flush=True)
+    load = ", ".join(f"{value:.2f}" for value in os.getloadavg())
+    placement = (f"the servers on CPU {min(server_cpus)}, the load generator and the stores on CPU "
+                 f"{', '.join(map(str, sorted(other_cpus)))}" if server_cpus else "everything on the one CPU")
+    return f"""## webgatos per request, next to a bare WSGI and a Flask hello
+
+Each row is one gunicorn server with webgatos's settings (one gthread worker, its default
+threads, the same response writer); the hellos answer `GET /`, webgatos `GET /api/session` with a
+session cookie (each request reads the session from the store and writes it back). Placement:
+{placement}. Hazelcast is one member. Saturation: as fast as {ctx.concurrency} keep-alive
+connections go for {ctx.duration:g} s; CPU per request is the server's process tree's user + system time over
+that run divided by its requests. p95: a constant {ctx.rate} requests/s for {ctx.duration:g} s after a short
+warm-up, {ctx.repeats} times, the median run (the range over the runs in brackets). RSS: the server's
+process tree after the saturation run. Ready: from spawning gunicorn to the first 200 of its
+readiness path (`/readyz`, which needs the store). Load average after the section (1/5/15 min):
+{load}.
+
+| server | saturation requests/s | share of the Flask hello | server CPU ms/request | p95 ms at {ctx.rate}/s \
+| RSS MiB (process tree) | ready s | success |
+|---|---|---|---|---|---|---|---|
+""" + "\n".join(rows) + """
+
+Targets (from the per-request-cost issue): webgatos memory >= 60 % of the Flask hello's
+saturation, Redis >= 45 %, Hazelcast >= 35 %; p95 under 3 ms at 100 requests/s for every store;
+RSS and start-up no worse than before the issue (113/115/128 MiB, 0.42/0.51/0.76 s).
+
+""" + "\n".join(f"- {'met' if met else '**missed**'}: {what}" for what, met in checks)
+
+
+WORKER_MODELS = [  # (worker class, workers, threads); the first is webgatos's default
+    ("gthread", 1, 8), ("gthread", 1, 4), ("gthread", 1, 1), ("gthread", 2, 4), ("sync", 2, 1), ("gevent", 1, 1)]
+
+
+def worker_models(ctx: BenchContext) -> str:
+    """webgatos with Redis sessions under other gunicorn worker models, on the same one CPU."""
+    server_cpus, other_cpus = bench_cpus()
+    with on_cpus(other_cpus):
+        redis_port = free_port()
+        ctx.procs.redis(redis_port)
+    env = {"SESSION_STORE": "redis", "SECRET_KEY": "bench", "REDIS_URL": f"redis://{LOOPBACK}:{redis_port}/0"}
+    one_run = BenchContext(ctx.procs, ctx.vegeta, ctx.rate, ctx.duration, ctx.concurrency, repeats=1)
+    rows = []
+    for worker_class, workers, threads in WORKER_MODELS:
+        name = f"{worker_class}, {workers} worker(s) x {threads} thread(s)"
+        print(f"bench:   {name} ...", flush=True)
+        server = Server(name, "webgatos:create_app()", WEBGATOS_CONF, "/api/session", "/readyz",
+                        {**env, "WEB_CONCURRENCY": str(workers), "GUNICORN_THREADS": str(threads),
+                         # the environment's gunicorn flags override the config file's
+                         "GUNICORN_CMD_ARGS": f"--worker-class {worker_class}"})
+        with on_cpus(other_cpus):
+            row = measure_server(one_run, server, server_cpus)
+        rows.append(f"| {name} | {row.saturation:,.0f} | {row.cpu_ms:.3f} | {row.p95_ms:.2f} "
+                    f"| {row.rss_mib:.0f} | {row.success:.1%} |")
+    return f"""## gunicorn worker models for webgatos (Redis sessions)
+
+The same measurement as above (one run of each), with the server on one CPU; the first row is
+webgatos's default (`WEB_CONCURRENCY=1`, `GUNICORN_THREADS=8`). sync workers close the connection
+after each response, so the load generator reconnects for every request.
+
+| worker model | saturation requests/s | server CPU ms/request | p95 ms at {ctx.rate}/s | RSS MiB | success |
+|---|---|---|---|---|---|
 """ + "\n".join(rows)
 
 
@@ -343,4 +503,4 @@ profile, {ARRIVAL_RATE:g} new users/s, {PAGE_LOADS} page loads each; SIGKILL eve
 """ + "\n".join(rows)
 
 
-SECTIONS: list[Section] = [webgatos_stores, sqrt_cpu, lab_kill_recovery]
+SECTIONS: list[Section] = [webgatos_per_request, worker_models, sqrt_cpu, lab_kill_recovery]

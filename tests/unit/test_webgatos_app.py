@@ -151,6 +151,35 @@ def test_unknown_path_is_a_plain_404(client):
     assert response.headers["X-Replica"] == "webgatos-test"
 
 
+SECURITY_HEADERS = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer", "X-Frame-Options": "DENY"}
+
+
+@pytest.mark.parametrize("method, path, status, no_store", [
+    ("GET", "/", 200, True), ("GET", "/api/session", 200, True), ("GET", "/healthz", 200, False),
+    ("GET", "/static/cat.svg", 200, False), ("GET", "/nope", 404, False), ("POST", "/api/session", 405, True),
+    ("PUT", "/admin/faults", 400, False),
+])
+def test_every_response_carries_the_replica_and_the_security_headers_once(client, method, path, status, no_store):
+    response = client.open(path, method=method)
+    assert response.status_code == status
+    for name, value in {**SECURITY_HEADERS, "X-Replica": "webgatos-test"}.items():
+        assert response.headers.getlist(name) == [value], name
+    if no_store:
+        assert response.headers.getlist("Cache-Control") == ["no-store"]
+    else:
+        assert "no-store" not in response.headers.getlist("Cache-Control"), path
+
+
+def test_an_injected_fault_and_a_store_outage_carry_the_headers_too():
+    faulted = make_client(fault_error_rate=1.0).get("/api/session")
+    down = make_client(session_store="redis", redis_url=f"redis://127.0.0.1:{free_port()}/0",
+                       store_timeout_seconds=0.2).get("/api/session")
+    for response in (faulted, down):
+        assert response.status_code == 503
+        assert all(response.headers.getlist(name) == [value] for name, value in SECURITY_HEADERS.items())
+        assert response.headers["Cache-Control"] == "no-store"
+
+
 def test_faults_from_settings_hit_app_endpoints_only():
     client = make_client(fault_error_rate=1.0, fault_error_status=502)
     assert client.get("/").status_code == 502

@@ -67,3 +67,43 @@ def test_new_reactors_get_the_draining_waker_and_the_clients_class_stays(monkeyp
         assert _PipedWaker.handle_read is not drain_then_clear
     finally:
         loop.waker.close()
+
+
+def test_the_session_id_signer_signs_and_checks_as_flask_sessions_own():
+    """Cookies signed before (or by a replica still on Flask-Session's signer) stay valid."""
+    from flask import Flask
+    from flask_session.base import ServerSideSessionInterface
+    from webgatos.stores import SessionIdSigner
+
+    app = Flask(__name__)
+    app.secret_key = "unit-test-key"
+    own = ServerSideSessionInterface._get_signer(None, app)
+    ours = SessionIdSigner("unit-test-key")
+    for sid in ("a", "x" * 43, "Zm9v-_bar"):
+        assert ours.sign(sid) == own.sign(sid)
+        assert ours.unsign(own.sign(sid)) == sid.encode()
+    signed = own.sign("a")
+    assert not ours.validate(signed[:-1] + (b"B" if signed.endswith(b"A") else b"A"))
+    assert not SessionIdSigner("another-key").validate(own.sign("a"))
+
+
+def test_sessions_keep_one_signer_per_secret():
+    from flask import Flask
+    from webgatos import Settings
+    from webgatos.stores import make_session_interface
+
+    app = Flask(__name__)
+    app.secret_key = "one"
+    interface = make_session_interface(app, Settings(secret_key="one"), on_store_error=lambda operation: None)
+    signer = interface._get_signer(app)
+    assert interface._get_signer(app) is signer
+    app.secret_key = "two"
+    assert interface._get_signer(app) is not signer and interface._get_signer(app).validate(
+        interface._get_signer(app).sign("sid"))
+
+
+def test_redis_replies_are_parsed_by_hiredis():
+    from redis.connection import DefaultParser
+    from redis.utils import HIREDIS_AVAILABLE
+
+    assert HIREDIS_AVAILABLE and DefaultParser.__name__ == "_HiredisParser"

@@ -33,12 +33,23 @@ class HttpMetrics:
         """Time every request from its first hook to the response being sent."""
         app.before_request_funcs.setdefault(None, []).insert(0, _start_clock)
 
+        # The labelled children, looked up once per (endpoint, method, status): `labels()` takes
+        # a lock and checks its arguments on every call.
+        children = {}
+
         def record(sender, response: Response, **extra) -> None:
-            endpoint = request.url_rule.rule if request.url_rule else "unmatched"
-            self.requests.labels(endpoint, request.method, str(response.status_code)).inc()
+            rule = request.url_rule
+            endpoint = rule.rule if rule else "unmatched"
+            key = (endpoint, request.method, response.status_code)
+            try:
+                count, latency = children[key]
+            except KeyError:
+                count, latency = children[key] = (self.requests.labels(endpoint, key[1], str(key[2])),
+                                                  self.latency.labels(endpoint))
+            count.inc()
             started_at = g.get("started_at")
             if started_at is not None:
-                self.latency.labels(endpoint).observe(time.perf_counter() - started_at)
+                latency.observe(time.perf_counter() - started_at)
 
         request_finished.connect(record, app, weak=False)
 

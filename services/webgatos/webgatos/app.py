@@ -79,6 +79,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         }
 
     metrics.HTTP.instrument(app)
+    app.wsgi_app = with_common_headers(app.wsgi_app, settings.replica_name)
 
     @app.before_request
     def inject_faults():
@@ -92,15 +93,6 @@ def create_app(settings: Settings | None = None) -> Flask:
                 return Response(f"Injected fault ({error_status}).\n", status=error_status, mimetype="text/plain")
         return None
 
-    @app.after_request
-    def common_headers(response: Response) -> Response:
-        response.headers["X-Replica"] = settings.replica_name
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("Referrer-Policy", "no-referrer")
-        response.headers.setdefault("X-Frame-Options", "DENY")
-        if request.path in ("/", "/api/session"):
-            response.headers["Cache-Control"] = "no-store"
-        return response
 
     @app.errorhandler(StoreUnavailable)
     def store_unavailable(error):
@@ -165,6 +157,31 @@ def create_app(settings: Settings | None = None) -> Flask:
             return jsonify({"error": str(error)}), 400
 
     return app
+
+
+COMMON_HEADERS = [("X-Content-Type-Options", "nosniff"), ("Referrer-Policy", "no-referrer"),
+                  ("X-Frame-Options", "DENY")]
+NO_STORE_PATHS = frozenset({"/", "/api/session"})  # per-user pages
+
+
+def with_common_headers(wsgi_app, replica_name: str):
+    """Add the replica's name and the security headers to every response, error pages included.
+    Views never set these, so they are appended to the header list as it goes to the server: on
+    werkzeug's Headers each set or setdefault rescans and revalidates the list (a tenth of a
+    request's cost in the profile)."""
+    headers = [("X-Replica", replica_name), *COMMON_HEADERS]
+    no_store = [*headers, ("Cache-Control", "no-store")]
+
+    def app_with_headers(environ, start_response):
+        extra = no_store if environ.get("PATH_INFO") in NO_STORE_PATHS else headers
+
+        def start_with_headers(status, response_headers, exc_info=None):
+            response_headers.extend(extra)
+            return start_response(status, response_headers, exc_info)
+
+        return wsgi_app(environ, start_with_headers)
+
+    return app_with_headers
 
 
 def request_body() -> bytes:

@@ -29,6 +29,10 @@ class Faults:
     def __init__(self, error_rate: float, error_status: int, delay_seconds: float):
         self._state = FaultState(error_rate, error_status, delay_seconds)
         self._lock = threading.Lock()
+        self._active = self._is_active()
+
+    def _is_active(self) -> bool:
+        return self._state.error_rate > 0 or self._state.delay_seconds > 0
 
     def snapshot(self) -> dict:
         with self._lock:
@@ -54,10 +58,13 @@ class Faults:
         with self._lock:
             for key, value in checked.items():
                 setattr(self._state, key, value)
+            self._active = self._is_active()
             return asdict(self._state)
 
     def draw(self) -> tuple[float, int | None]:
         """(delay to add, error status to answer or None) for one request."""
+        if not self._active:  # every request asks: switched off, it takes no lock
+            return 0.0, None
         with self._lock:
             state = FaultState(**asdict(self._state))
         failed = state.error_rate > 0 and random.random() < state.error_rate

@@ -6,6 +6,7 @@ failed save turns the response into a 503. Only the paths in SESSION_PATHS touch
 probes, /metrics, /admin and static files never create a session nor wait for the store.
 """
 
+import hmac
 import logging
 import os
 import threading
@@ -19,6 +20,8 @@ from flask.sessions import SessionMixin
 from flask_session.base import ServerSideSession, ServerSideSessionInterface
 from flask_session.cachelib import CacheLibSessionInterface
 from flask_session.redis import RedisSessionInterface
+from itsdangerous import Signer
+from itsdangerous.signer import HMACAlgorithm
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
@@ -36,11 +39,42 @@ class StoreUnavailable(Exception):
     """The session store did not answer within STORE_TIMEOUT_SECONDS (or refused)."""
 
 
+class _OneCallHmac(HMACAlgorithm):
+    """HMAC-SHA1 in one C call (`hmac.digest`) instead of building an `hmac.HMAC` object."""
+
+    def get_signature(self, key: bytes, value: bytes) -> bytes:
+        return hmac.digest(key, value, "sha1")
+
+
+class SessionIdSigner(Signer):
+    """The signer Flask-Session builds for every cookie (salt "flask-session", HMAC key derivation,
+    SHA1), with the same signatures: its keys are derived once, not twice per request."""
+
+    def __init__(self, secret_key: str | bytes):
+        super().__init__(secret_key, salt="flask-session", key_derivation="hmac", algorithm=_OneCallHmac())
+        self._derived_keys: dict[bytes | None, bytes] = {}
+
+    def derive_key(self, secret_key: str | bytes | None = None) -> bytes:
+        try:
+            return self._derived_keys[secret_key]
+        except KeyError:
+            derived = self._derived_keys[secret_key] = super().derive_key(secret_key)
+            return derived
+
+
 class _ResilientSessions:
     """Mixin for a Flask-Session interface: store errors become StoreUnavailable handling."""
 
     store_errors: tuple[type[BaseException], ...] = (StoreUnavailable,)
     on_store_error = staticmethod(lambda operation: None)
+    _signer: SessionIdSigner | None = None
+    _signer_secret: str | bytes | None = None
+
+    def _get_signer(self, app: Flask) -> Signer:
+        if self._signer is None or self._signer_secret != app.secret_key:
+            super()._get_signer(app)  # Flask-Session's check for a missing SECRET_KEY
+            self._signer, self._signer_secret = SessionIdSigner(app.secret_key), app.secret_key
+        return self._signer
 
     def open_session(self, app: Flask, request: Request) -> SessionMixin | None:
         if request.path not in SESSION_PATHS:
