@@ -181,6 +181,9 @@ class PodRun:
     kill_at: float | None = None
     reported: dict = field(default_factory=dict)
     gone: bool = False  # the Pod is deleted and its process stopped: the listeners' last call
+    # Probe threads and the node's loop all report: one at a time, each with the state as it is
+    # then, so that the API server's last status is the newest.
+    report_lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     @property
     def key(self) -> str:
@@ -721,7 +724,17 @@ class LabNode:
     # Status
 
     def _report(self, run: PodRun) -> None:
-        """Pod status through the status subresource, as a kubelet reports it."""
+        """Pod status through the status subresource, as a kubelet reports it.
+
+        Two unserialized reports of one Pod (a startup probe's, then a readiness probe's a few
+        milliseconds later) could reach the API server in the wrong order and leave it with the
+        older status for good: a Pod the node runs as ready, shown not ready (seen under load)."""
+        with run.report_lock:
+            self._patch_status(run)
+        for listener in self.listeners:
+            listener(run)
+
+    def _patch_status(self, run: PodRun) -> None:
         now = now_rfc3339()
         running = run.proc is not None and run.proc.alive()
         if running:
@@ -755,8 +768,6 @@ class LabNode:
         except ApiException as error:
             if error.status != 404:
                 self._record("status-failed", run, error=f"{error.status} {error.reason}")
-        for listener in self.listeners:
-            listener(run)
 
     def _record(self, event: str, run: PodRun | None, **details) -> None:
         now = time.time()

@@ -7,6 +7,7 @@ and the lab's node (lab/node.py) for tests that need Pods to run.
 import re
 import subprocess
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -71,8 +72,10 @@ class Cluster:
         args = [kind, "--namespace", namespace] + (["-l", selector] if selector else [])
         return self.get(*args)["items"]
 
-    def wait_for(self, predicate, timeout: float, what: str, interval: float = 0.25):
-        """Poll `predicate` (API reads) until it returns something truthy; return that."""
+    def wait_for(self, predicate, timeout: float, what: str, interval: float = 0.25,
+                 explain: Callable[[], str] | None = None):
+        """Poll `predicate` (API reads) until it returns something truthy; return that. On a
+        timeout the error carries `explain()`: what a person needs to see why it never came."""
         found = []
 
         def check():
@@ -80,7 +83,12 @@ class Cluster:
             if value:
                 found.append(value)
             return bool(value)
-        wait_until(check, timeout, what, interval=interval)
+        try:
+            wait_until(check, timeout, what, interval=interval)
+        except TimeoutError as error:
+            if explain is None:
+                raise
+            raise TimeoutError(f"{error}\n{explain()}") from None
         return found[-1]
 
 

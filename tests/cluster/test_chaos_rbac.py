@@ -5,6 +5,7 @@ nothing else."""
 
 import subprocess
 import sys
+import time
 
 import pytest
 from chartlib import CHARTS_DIR, REPO_ROOT
@@ -43,6 +44,25 @@ def ready_count(cluster) -> int:
                if any(c["type"] == "Ready" and c["status"] == "True" for c in p["status"].get("conditions", [])))
 
 
+def pods_and_node_events(cluster, lab_node) -> str:
+    """Each webgatos Pod's phase, readiness and restarts as the API has them, and the lab node's
+    last events for this namespace's Pods (starts, probe verdicts, exits), seconds before now."""
+    now = time.time()
+    lines = ["Pods:"]
+    for pod in cluster.items("pods", CHAOS_NAMESPACE, SELECTOR):
+        status = pod["status"]
+        ready = next((c["status"] for c in status.get("conditions", []) if c["type"] == "Ready"), "?")
+        restarts = sum(c.get("restartCount", 0) for c in status.get("containerStatuses", []))
+        deleting = " deleting" if pod["metadata"].get("deletionTimestamp") else ""
+        lines.append(f"  {pod['metadata']['name']}: {status.get('phase')} Ready={ready} restarts={restarts}{deleting}")
+    lines.append("Node events:")
+    lines += [f"  {event['epoch'] - now:+8.2f}s {event['event']} {event.get('pod', '')} "
+              f"{ {k: v for k, v in event.items() if k not in ('epoch', 'event', 'pod', 'namespace')} }"
+              for event in lab_node.events()
+              if event.get("namespace") in (CHAOS_NAMESPACE, None)][-60:]
+    return "\n".join(lines)
+
+
 def chaos(kubeconfig, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "chaos", "k8s", "--kubeconfig", str(kubeconfig), *args],
                           capture_output=True, text=True, timeout=timeout, cwd=REPO_ROOT, stdin=subprocess.DEVNULL)
@@ -58,8 +78,12 @@ def test_dry_run_lists_exactly_the_selected_running_pods(cluster, chaos_namespac
     assert running_pods(cluster) == pods  # nothing was deleted
 
 
-def test_each_round_deletes_one_pod_and_the_replicaset_replaces_it(cluster, chaos_namespace, chaos_kubeconfig):
-    cluster.wait_for(lambda: ready_count(cluster) == 3, 60, "3 ready replicas")
+def test_each_round_deletes_one_pod_and_the_replicaset_replaces_it(cluster, lab_node, chaos_namespace,
+                                                                   chaos_kubeconfig):
+    def explain():
+        return pods_and_node_events(cluster, lab_node)
+
+    cluster.wait_for(lambda: ready_count(cluster) == 3, 60, "3 ready replicas", explain=explain)
     before = running_pods(cluster)
     result = chaos(chaos_kubeconfig, "--namespace", chaos_namespace, "--selector", SELECTOR, "--interval", "1s",
                    "--rounds", "2", "--grace-period", "0", "--seed", "7")
@@ -69,7 +93,7 @@ def test_each_round_deletes_one_pod_and_the_replicaset_replaces_it(cluster, chao
     assert killed[0] in before  # the second victim may already be the first one's replacement
     # Each deleted Pod is gone, replaced by a new one the lab's node runs and reports ready.
     cluster.wait_for(lambda: ready_count(cluster) == 3 and not set(killed) & set(running_pods(cluster)), 60,
-                     "the ReplicaSet's replacements to be ready")
+                     "the ReplicaSet's replacements to be ready", explain=explain)
     after = running_pods(cluster)
     assert len(after) == 3 and not set(killed) & set(after)
     events = cluster.items("events", chaos_namespace)

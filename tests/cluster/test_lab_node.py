@@ -6,6 +6,7 @@ and honours graceful deletion."""
 import base64
 import os
 import signal
+import threading
 import time
 
 import pytest
@@ -144,3 +145,31 @@ def procs(tmp_path):
     from lab.procs import ProcessGroup
     with ProcessGroup(tmp_path / "logs") as group:
         yield group
+
+
+def test_the_newest_status_of_a_pod_is_the_one_that_stays(cluster, lab_node, namespace, monkeypatch):
+    """Two reports of one Pod racing to the API server: the older one (not ready) is held up on
+    its way, the newer one (ready) is sent meanwhile. The API must end with the newer."""
+    running = install(cluster, namespace, "--set", "replicaCount=1")
+    name = running[0]["metadata"]["name"]
+    run = next(r for r in lab_node.runs(namespace) if r.name == name)
+    monkeypatch.setattr(run, "probes", {})  # no probe verdict of its own meanwhile
+    real_patch = lab_node._api.patch_namespaced_pod_status
+    older_on_its_way = threading.Event()
+
+    def patch_holding_up_the_older(pod_name, pod_namespace, body):
+        if not ready({"status": body["status"]}) and not older_on_its_way.is_set():
+            older_on_its_way.set()
+            time.sleep(1.0)
+        return real_patch(pod_name, pod_namespace, body)
+
+    monkeypatch.setattr(lab_node._api, "patch_namespaced_pod_status", patch_holding_up_the_older)
+    run.ready = False
+    older = threading.Thread(target=lab_node._report, args=(run,))
+    older.start()
+    assert older_on_its_way.wait(5)
+    run.ready = True
+    lab_node._report(run)
+    older.join(10)
+    assert not older.is_alive()
+    assert ready(pods(cluster, namespace)[0]), "the API server kept the older, not-ready status"

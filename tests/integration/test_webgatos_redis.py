@@ -1,6 +1,8 @@
 """webgatos on a real redis-server: sessions persist, expire with the TTL, and an outage is a fast
 503 that heals by itself."""
 
+import time
+
 import redis
 import requests
 
@@ -79,13 +81,22 @@ def test_redis_that_hangs_is_bounded_by_the_store_timeout(procs):
                     "STORE_TIMEOUT_SECONDS": "0.5", "SHUTDOWN_DRAIN_SECONDS": "0"},
                    name="webgatos-0", config=WEBGATOS_CONF)
     url = f"http://{LOOPBACK}:{port}"
+    browser = Browser()
+    before = browser.visit(url)
     redis_proc.signal(signal.SIGSTOP)
     try:
         ready, ready_seconds = timed_get(url + "/readyz")
         assert ready.status_code == 503 and ready_seconds < 2.0
-        page, page_seconds = timed_get(url + "/api/session")
+        started = time.monotonic()
+        page = browser.get(url)  # its GET is sent; the reply comes after the request gave up
+        page_seconds = time.monotonic() - started
         assert page.status_code == 503 and page_seconds < 2.0
     finally:
         redis_proc.signal(signal.SIGCONT)
     wait_until(lambda: http_status(url + "/readyz") == 200, timeout=15, what="readyz to recover")
+    # The late reply must not be read as the answer to a later command: the same user's session
+    # goes on where it was, visit after visit.
+    for visits in (2, 3, 4):
+        again = browser.visit(url)
+        assert (again["color"], again["visits"], again["new"]) == (before["color"], visits, False), again
     assert requests.get(url + "/api/session", timeout=10).status_code == 200

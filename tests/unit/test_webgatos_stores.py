@@ -2,11 +2,14 @@
 reactor's `handle_read` (the interleaving that left requests waiting out the 10 ms poll)."""
 
 import os
+import threading
+import time
 
 import pytest
 from hazelcast import reactor
+from hazelcast.future import Future, ImmediateExceptionFuture, ImmediateFuture
 from hazelcast.reactor import _PipedWaker
-from webgatos.stores import drain_then_clear, install_draining_waker
+from webgatos.stores import drain_then_clear, install_draining_waker, wait_for
 
 
 @pytest.fixture
@@ -107,3 +110,50 @@ def test_redis_replies_are_parsed_by_hiredis():
     from redis.utils import HIREDIS_AVAILABLE
 
     assert HIREDIS_AVAILABLE and DefaultParser.__name__ == "_HiredisParser"
+
+
+def test_wait_for_a_client_future_is_bounded_and_sees_its_result():
+    pending = Future()
+    started = time.monotonic()
+    assert wait_for(pending, 0.05) is False
+    assert 0.04 <= time.monotonic() - started < 2.0
+
+    answered = Future()
+    threading.Timer(0.05, answered.set_result, ("value",)).start()
+    assert wait_for(answered, 5.0) is True and answered.result() == "value"
+
+    failed = Future()
+    threading.Timer(0.05, failed.set_exception, (RuntimeError("refused"),)).start()
+    assert wait_for(failed, 5.0) is True and isinstance(failed.exception(), RuntimeError)
+
+    assert wait_for(ImmediateFuture("now"), 0) is True
+    assert wait_for(ImmediateExceptionFuture(RuntimeError("now")), 0) is True
+
+
+def test_a_saved_session_gets_the_cookie_and_vary_of_flask_sessions_own_save():
+    import re
+    import warnings
+
+    from cachelib import SimpleCache
+    from flask_session.cachelib import CacheLibSessionInterface
+    from webgatos import Settings, create_app
+
+    def returning_visit(app):
+        client = app.test_client()
+        client.get("/api/session")
+        response = client.get("/api/session")
+        assert response.status_code == 200
+        [cookie] = response.headers.getlist("Set-Cookie")
+        assert client.get_cookie("webgatos_session").value in cookie
+        shape = re.sub(r"=[^;]+; Expires=[^;]+;", "=<id>; Expires=<date>;", cookie)
+        return shape, response.headers.getlist("Vary")
+
+    ours = create_app(Settings(secret_key="k", replica_name="w"))
+    stock = create_app(Settings(secret_key="k", replica_name="w"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        stock.session_interface = CacheLibSessionInterface(
+            stock, client=SimpleCache(), key_prefix="session:", use_signer=True, permanent=True, sid_length=32,
+            serialization_format="msgpack")
+    assert returning_visit(ours) == returning_visit(stock)
+    assert returning_visit(ours)[1] == ["Cookie"]

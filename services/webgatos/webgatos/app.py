@@ -1,6 +1,7 @@
 """The webgatos Flask application: a color per user session, kept in the configured store."""
 
 import hashlib
+import json
 import logging
 import random
 import secrets
@@ -26,6 +27,8 @@ from webgatos.stores import (
 log = logging.getLogger(__name__)
 FAULTED_ENDPOINTS = frozenset({"index", "api_session"})
 MAX_BODY_BYTES = 16 * 1024  # the admin API's JSON is a few dozen bytes; larger bodies are a 413
+# jsonify's compact output, from one encoder: jsonify builds a new one for every response.
+API_JSON = json.JSONEncoder(separators=(",", ":"))
 
 
 class Lifecycle:
@@ -61,21 +64,22 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     def visit() -> dict:
         """Count this visit in the user's session, giving a color to a new session."""
-        if getattr(session, "store_unavailable", False):
+        user = session._get_current_object()  # the session itself, not a lookup per access
+        if getattr(user, "store_unavailable", False):
             raise StoreUnavailable("session store read failed")
-        is_new = "color" not in session
+        is_new = "color" not in user
         if is_new:
-            session["color"] = colors.next()
+            user["color"] = colors.next()
             metrics.SESSIONS_CREATED.inc()
-        session["visits"] = int(session.get("visits", 0)) + 1
+        user["visits"] = visits = int(user.get("visits", 0)) + 1
         return {
-            "color": session["color"],
+            "color": user["color"],
             "hostname": settings.replica_name,
             "ip": replica_ip,
             "store": settings.session_store,
             "new": is_new,
-            "visits": session["visits"],
-            "session_id_hash": hashlib.sha256(session.sid.encode()).hexdigest()[:12],
+            "visits": visits,
+            "session_id_hash": hashlib.sha256(user.sid.encode()).hexdigest()[:12],
         }
 
     metrics.HTTP.instrument(app)
@@ -120,7 +124,7 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     @app.get("/api/session")
     def api_session():
-        return jsonify(visit())
+        return Response(API_JSON.encode(visit()) + "\n", mimetype="application/json")
 
     @app.get("/healthz")
     def healthz():
