@@ -209,6 +209,8 @@ def run_scenario(scenario: Scenario, seconds: float, workdir: Path, cluster: Lab
         requests=summary.get("requests", 0),
         failed_requests=summary.get("failed_requests", 0),
         failed_requests_by_type=summary.get("failed_requests_by_type", {}),
+        failure_samples=summary.get("failure_samples", []),
+        machine=summary.get("machine", {}),
         color_changes=summary.get("color_changes", 0),
         p95_ms=summary.get("p95_ms"),
         responses_by_replica=summary.get("responses_by_replica", {}),

@@ -238,6 +238,17 @@ class RampProfile:
 # --- the tally -----------------------------------------------------------------------------
 
 
+FAILURE_SAMPLES_KEPT = 20
+
+
+def failure_detail(*, at: float, status: int | None, elapsed_ms: float | None, replica: str | None,
+                   body: str | None, exception: BaseException | None) -> dict:
+    """What one failed request looked like: when, its status and time, who answered and what it said."""
+    return {"at": round(at, 3), "status": status or None,
+            "ms": None if elapsed_ms is None else round(elapsed_ms, 1), "replica": replica,
+            "said": (str(exception) if exception is not None and not body else (body or ""))[:200].strip()}
+
+
 def _int_keys(mapping: Mapping) -> Counter:
     return Counter({int(key): value for key, value in mapping.items()})
 
@@ -257,6 +268,8 @@ class Tally:
     users_created_per_second: Counter = field(default_factory=Counter)
     first_user_at: float | None = None
     last_user_at: float | None = None
+    # The first few failed requests as they happened, so a failure can be read, not only counted.
+    failure_samples: list = field(default_factory=list)
 
     @property
     def users_failed(self) -> int:
@@ -268,8 +281,10 @@ class Tally:
         self.first_user_at = now if self.first_user_at is None else min(self.first_user_at, now)
         self.last_user_at = now if self.last_user_at is None else max(self.last_user_at, now)
 
-    def request_failed(self, error_type: str, first_of_user: bool) -> None:
+    def request_failed(self, error_type: str, first_of_user: bool, detail: Mapping | None = None) -> None:
         self.failed_requests_by_type[error_type] += 1
+        if len(self.failure_samples) < FAILURE_SAMPLES_KEPT:
+            self.failure_samples.append({"error": error_type, **(detail or {})})
         if error_type == COLOR_CHANGED:
             self.color_changes += 1
         if first_of_user:
@@ -293,6 +308,7 @@ class Tally:
             "users_created_per_second": {str(k): v for k, v in self.users_created_per_second.items()},
             "first_user_at": self.first_user_at,
             "last_user_at": self.last_user_at,
+            "failure_samples": list(self.failure_samples),
         }
 
     @classmethod
@@ -307,10 +323,12 @@ class Tally:
             total.color_changes += snapshot["color_changes"]
             total.responses_by_replica.update(snapshot["responses_by_replica"])
             total.users_created_per_second.update(_int_keys(snapshot["users_created_per_second"]))
+            total.failure_samples.extend(snapshot.get("failure_samples", []))
             for moment in (snapshot["first_user_at"], snapshot["last_user_at"]):
                 if moment is not None:
                     total.first_user_at = min(total.first_user_at or moment, moment)
                     total.last_user_at = max(total.last_user_at or moment, moment)
+        total.failure_samples = sorted(total.failure_samples, key=lambda f: f.get("at", 0))[:FAILURE_SAMPLES_KEPT]
         return total
 
 
@@ -431,6 +449,7 @@ def summary(*, tally: Tally, gates: Gates, result: GateResult, requests: int, fa
         "requests": requests,
         "failed_requests": failures,
         "failed_requests_by_type": dict(tally.failed_requests_by_type.most_common()),
+        "failure_samples": list(tally.failure_samples),
         "color_changes": tally.color_changes,
         "p50_ms": p50_ms,
         "p95_ms": p95_ms,

@@ -151,7 +151,11 @@ class TalliedUser(FastHttpUser):
             response.success()
             return
         response.failure(error)
-        RUN.tally.request_failed(error, first_of_user=self.first_error is None)
+        detail = loadlogic.failure_detail(at=time.time(), status=response.status_code,
+                                          elapsed_ms=response.request_meta.get("response_time"), replica=replica,
+                                          body=response.text if (response.status_code or 0) >= 400 else None,
+                                          exception=response.request_meta.get("exception"))
+        RUN.tally.request_failed(error, first_of_user=self.first_error is None, detail=detail)
         self.first_error = self.first_error or error
 
 

@@ -221,6 +221,25 @@ def test_tally_snapshots_survive_msgpack_and_sum_on_the_master():
     assert (total.first_user_at, total.last_user_at) == (99.9, 102.0)
 
 
+def test_the_first_failed_requests_are_kept_to_read_and_merged_in_time_order():
+    worker, master = logic.Tally(), logic.Tally()
+    for second in range(logic.FAILURE_SAMPLES_KEPT + 5):
+        detail = logic.failure_detail(at=200.0 + second, status=503, elapsed_ms=1002.34, replica="webgatos-1",
+                                      body="Session store unavailable.\n", exception=None)
+        worker.request_failed("HTTP 503", first_of_user=False, detail=detail)
+    master.request_failed("ConnectionResetError", first_of_user=True, detail=logic.failure_detail(
+        at=150.0, status=0, elapsed_ms=None, replica=None, body=None, exception=ConnectionResetError("reset")))
+    assert len(worker.failure_samples) == logic.FAILURE_SAMPLES_KEPT
+    assert worker.failure_samples[0] == {"error": "HTTP 503", "at": 200.0, "status": 503, "ms": 1002.3,
+                                         "replica": "webgatos-1", "said": "Session store unavailable."}
+    wire = [msgpack.unpackb(msgpack.packb(t.snapshot()), strict_map_key=False) for t in (worker, master)]
+    total = logic.Tally.merged(wire)
+    assert len(total.failure_samples) == logic.FAILURE_SAMPLES_KEPT
+    assert total.failure_samples[0] == {"error": "ConnectionResetError", "at": 150.0, "status": None, "ms": None,
+                                        "replica": None, "said": "reset"}
+    assert [f["at"] for f in total.failure_samples[1:]] == [200.0 + s for s in range(logic.FAILURE_SAMPLES_KEPT - 1)]
+
+
 # --- gates and summary ---------------------------------------------------------------------
 
 
@@ -269,6 +288,7 @@ def test_summary_has_the_keys_the_lab_reads_and_a_gap_free_timeline():
     assert (record["users_completed"], record["users_failed"], record["users_unfinished"]) == (1, 1, 1)
     assert record["failed_requests"] == 1
     assert record["failed_requests_by_type"] == {"color changed": 1}
+    assert record["failure_samples"] == [{"error": "color changed"}]
     assert record["color_changes"] == 1
     assert record["gates"] == {"passed": False, "reasons": result.reasons, "p95_ms_max": 100.0, "error_rate_max": 0.0}
     assert [row["second"] for row in record["timeline"]] == [0, 1, 2, 3]

@@ -145,6 +145,32 @@ def test_metrics_count_requests(client):
     assert "webgatos_sessions_created_total" in text
 
 
+def test_metrics_label_each_answer_by_route_method_and_status_and_time_it(client):
+    # The registry is the process's (gunicorn's multiprocess mode reads it): compare before and after.
+    series = {("http_requests_total", 'endpoint="/api/session",method="GET",status="200"'): 2,
+              ("http_requests_total", 'endpoint="unmatched",method="GET",status="404"'): 1,
+              ("http_requests_total", 'endpoint="unmatched",method="POST",status="405"'): 1,
+              ("http_request_duration_seconds_count", 'endpoint="/api/session"'): 2,
+              ("http_request_duration_seconds_count", 'endpoint="unmatched"'): 2}
+
+    def samples() -> dict:
+        text = client.get("/metrics").get_data(as_text=True)
+        found = {}
+        for name, labels in [*series, ("http_request_duration_seconds_sum", 'endpoint="/api/session"')]:
+            match = re.search(rf"^{name}\{{{re.escape(labels)}\}} (\S+)$", text, re.MULTILINE)
+            found[name, labels] = float(match.group(1)) if match else 0.0
+        return found
+
+    before = samples()
+    for method, path in (("GET", "/api/session"), ("GET", "/api/session"), ("GET", "/nope"), ("POST", "/api/session")):
+        client.open(path, method=method)
+    after = samples()
+    assert {key: after[key] - before[key] for key in series} == series
+    spent = after["http_request_duration_seconds_sum", 'endpoint="/api/session"'] - \
+        before["http_request_duration_seconds_sum", 'endpoint="/api/session"']
+    assert 0 < spent < 5
+
+
 def test_unknown_path_is_a_plain_404(client):
     response = client.get("/nope")
     assert response.status_code == 404

@@ -6,7 +6,7 @@ collector, and the exposition, aggregated over gunicorn's workers in multiproces
 import time
 from collections.abc import Sequence
 
-from flask import Flask, Response, g, request, request_finished
+from flask import Flask
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -30,28 +30,32 @@ class HttpMetrics:
         ProcessCollector(registry=self.registry)
 
     def instrument(self, app: Flask) -> None:
-        """Time every request from its first hook to the response being sent."""
-        app.before_request_funcs.setdefault(None, []).insert(0, _start_clock)
-
+        """Count and time every request around the app's WSGI call, from its start to the status
+        line (what Flask's request_finished signal marks). At this layer it costs one call per
+        request: a before_request hook and a signal receiver cost a tenth of a session request."""
         # The labelled children, looked up once per (endpoint, method, status): `labels()` takes
         # a lock and checks its arguments on every call.
         children = {}
+        wsgi_app = app.wsgi_app
 
-        def record(sender, response: Response, **extra) -> None:
-            rule = request.url_rule
-            endpoint = rule.rule if rule else "unmatched"
-            key = (endpoint, request.method, response.status_code)
-            try:
-                count, latency = children[key]
-            except KeyError:
-                count, latency = children[key] = (self.requests.labels(endpoint, key[1], str(key[2])),
-                                                  self.latency.labels(endpoint))
-            count.inc()
-            started_at = g.get("started_at")
-            if started_at is not None:
+        def counted(environ, start_response):
+            started_at = time.perf_counter()
+
+            def start_and_count(status: str, headers, exc_info=None):
+                flask_request = environ.get("werkzeug.request")
+                rule = flask_request.url_rule if flask_request is not None else None
+                key = (rule.rule if rule else "unmatched", environ.get("REQUEST_METHOD", ""), status[:3])
+                try:
+                    count, latency = children[key]
+                except KeyError:
+                    count, latency = children[key] = (self.requests.labels(*key), self.latency.labels(key[0]))
+                count.inc()
                 latency.observe(time.perf_counter() - started_at)
+                return start_response(status, headers, exc_info)
 
-        request_finished.connect(record, app, weak=False)
+            return wsgi_app(environ, start_and_count)
+
+        app.wsgi_app = counted
 
     def exposition(self, multiproc_dir: str | None) -> tuple[bytes, str]:
         """The metrics in Prometheus text format, aggregated over workers in multiprocess mode."""
@@ -61,7 +65,3 @@ class HttpMetrics:
         else:
             registry = self.registry
         return generate_latest(registry), CONTENT_TYPE_LATEST
-
-
-def _start_clock() -> None:
-    g.started_at = time.perf_counter()

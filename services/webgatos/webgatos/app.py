@@ -1,5 +1,6 @@
 """The webgatos Flask application: a color per user session, kept in the configured store."""
 
+import functools
 import hashlib
 import json
 import logging
@@ -25,7 +26,6 @@ from webgatos.stores import (
 )
 
 log = logging.getLogger(__name__)
-FAULTED_ENDPOINTS = frozenset({"index", "api_session"})
 MAX_BODY_BYTES = 16 * 1024  # the admin API's JSON is a few dozen bytes; larger bodies are a 413
 # jsonify's compact output, from one encoder: jsonify builds a new one for every response.
 API_JSON = json.JSONEncoder(separators=(",", ":"))
@@ -85,9 +85,10 @@ def create_app(settings: Settings | None = None) -> Flask:
     metrics.HTTP.instrument(app)
     app.wsgi_app = with_common_headers(app.wsgi_app, settings.replica_name)
 
-    @app.before_request
-    def inject_faults():
-        if request.endpoint in FAULTED_ENDPOINTS:
+    def with_faults(view):
+        """The fault switches in front of a session view: a delay, then maybe an error instead."""
+        @functools.wraps(view)
+        def faulted():
             delay, error_status = faults.draw()
             if delay:
                 metrics.FAULTS_INJECTED.labels("delay").inc()
@@ -95,11 +96,12 @@ def create_app(settings: Settings | None = None) -> Flask:
             if error_status is not None:
                 metrics.FAULTS_INJECTED.labels("error").inc()
                 return Response(f"Injected fault ({error_status}).\n", status=error_status, mimetype="text/plain")
-        return None
-
+            return view()
+        return faulted
 
     @app.errorhandler(StoreUnavailable)
     def store_unavailable(error):
+        log.warning("session store unavailable: %s", error)  # the client gets a generic 503; the cause is here
         return Response(STORE_UNAVAILABLE_MESSAGE, status=503, mimetype="text/plain", headers={"Retry-After": "1"})
 
     @app.errorhandler(413)
@@ -111,6 +113,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         return Response("Internal error.\n", status=500, mimetype="text/plain")
 
     @app.get("/")
+    @with_faults
     def index():
         data = visit()
         nonce = secrets.token_urlsafe(16)
@@ -123,6 +126,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         return response
 
     @app.get("/api/session")
+    @with_faults
     def api_session():
         return Response(API_JSON.encode(visit()) + "\n", mimetype="application/json")
 
