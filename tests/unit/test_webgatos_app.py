@@ -351,17 +351,26 @@ def test_every_palette_color_gets_readable_text(background):
 def test_hazelcast_store_starts_fast_and_answers_503_while_the_cluster_is_unreachable():
     import time
 
+    import warnings
+
+    with warnings.catch_warnings():  # the client imports asyncore (deprecated); stores.py does the same
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import hazelcast  # noqa: F401  its import (a second on a busy machine) is not the start-up under test
+
+    # Waiting for the cluster would never end (no member listens and the client retries for ever),
+    # so a generous bound still fails a start-up or a call that waits for it.
+    bound = 5.0
     started = time.monotonic()
     app = create_app(Settings(replica_name="w", secret_key="k", session_store="hazelcast",
                               hazelcast_members=(f"127.0.0.1:{free_port()}",), store_timeout_seconds=0.5))
     try:
-        assert time.monotonic() - started < 2.0  # the client connects in the background
+        assert time.monotonic() - started < bound  # the client connects in the background
         client = app.test_client()
         for path in ("/readyz", "/api/session", "/"):
             began = time.monotonic()
             response = client.get(path)
             assert response.status_code == 503, path
-            assert time.monotonic() - began < 2.0, path
+            assert time.monotonic() - began < bound, path
         assert client.get("/healthz").status_code == 200
     finally:
         app.session_interface.close()
