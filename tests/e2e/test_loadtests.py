@@ -193,10 +193,15 @@ def test_arrival_profile_counts_color_changes_with_several_page_loads(front, loc
 
 def test_arrival_profile_over_worker_processes_adds_up_their_users(front, locust):
     # Master and workers (as in the cluster): each worker's tally reaches the master's summary.
+    # Its own master port on loopback: on Locust's default (5557) a second run beside this one
+    # took this run's workers (seen with two `make test` side by side: 4 workers here, none there).
+    port = free_port()
     run = locust("-f", str(ARRIVAL), "--headless", "--processes", "2", "--host", front("redis"),
+                 "--master-bind-host", LOOPBACK, "--master-bind-port", str(port),
+                 "--master-host", LOOPBACK, "--master-port", str(port),
                  "--arrival-rate", "4", "--arrival-seconds", "2", "--gate-p95-ms", "off", "--only-summary")
-    summary = run.summary
     assert run.exit_code == 0, run.output
+    summary = run.summary
     assert summary["workers"] == 2
     assert summary["users_created"] == summary["users_completed"] == summary["requests"] == 8
 
