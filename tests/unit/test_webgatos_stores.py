@@ -157,3 +157,14 @@ def test_a_saved_session_gets_the_cookie_and_vary_of_flask_sessions_own_save():
             serialization_format="msgpack")
     assert returning_visit(ours) == returning_visit(stock)
     assert returning_visit(ours)[1] == ["Cookie"]
+
+
+@pytest.mark.parametrize("store, imports_redis", [("memory", False), ("redis", True)])
+def test_redis_py_is_imported_only_for_the_redis_store(store, imports_redis):
+    import subprocess
+    import sys
+
+    probe = ("import sys; from webgatos import Settings, create_app; "
+             f"create_app(Settings(session_store={store!r}, secret_key='k')); print('redis' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True)
+    assert result.stdout.strip() == str(imports_redis)

@@ -13,17 +13,13 @@ import os
 import warnings
 from datetime import timedelta
 
-import redis
 from cachelib import SimpleCache
 from flask import Flask, Request, Response
 from flask.sessions import SessionMixin
 from flask_session.base import ServerSideSession, ServerSideSessionInterface
 from flask_session.cachelib import CacheLibSessionInterface
-from flask_session.redis import RedisSessionInterface
 from itsdangerous import Signer
 from itsdangerous.signer import HMACAlgorithm
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 
 from webgatos.settings import Settings
 
@@ -68,7 +64,7 @@ class SessionIdSigner(Signer):
             return derived
 
 
-class _ResilientSessions:
+class ResilientSessions:
     """Mixin for a Flask-Session interface: store errors become StoreUnavailable handling."""
 
     store_errors: tuple[type[BaseException], ...] = (StoreUnavailable,)
@@ -142,47 +138,8 @@ def store_unavailable_response(response: Response) -> Response:
     return response
 
 
-class MemorySessions(_ResilientSessions, CacheLibSessionInterface):
+class MemorySessions(ResilientSessions, CacheLibSessionInterface):
     """Sessions in this process's memory: the non-scalable variant of the talk."""
-
-
-class RedisSessions(_ResilientSessions, RedisSessionInterface):
-    """Sessions in Redis: a GET when a request opens the session, a SET with the TTL when it saves.
-
-    Each goes straight to a pooled connection (redis-py's `send_command` and `read_response`):
-    the client's own per-command path (retry wrapper, observability hooks, reply callbacks) took
-    over a third of each command's CPU, for features these two commands do not use (no retries).
-    """
-
-    store_errors = (StoreUnavailable, redis.RedisError)
-
-    def _command(self, *args):
-        pool = self.client.connection_pool
-        connection = pool.get_connection()  # checks the connection is live and clean, reconnects if not
-        try:
-            connection.send_command(*args)
-            return connection.read_response()
-        except BaseException:
-            connection.disconnect()  # whatever broke off the exchange, a late reply must not be read as the next one's
-            raise
-        finally:
-            pool.release(connection)
-
-    def _retrieve_session_data(self, store_id: str) -> dict | None:
-        data = self._command("GET", store_id)
-        return self.serializer.decode(data) if data else None
-
-    def _upsert_session(self, session_lifetime: timedelta, session: ServerSideSession, store_id: str) -> None:
-        self._command("SET", store_id, self.serializer.encode(session), "EX", int(session_lifetime.total_seconds()))
-
-    def ping(self) -> None:
-        try:
-            self.client.ping()
-        except redis.RedisError as error:
-            raise StoreUnavailable(f"{type(error).__name__}: {error}") from error
-
-    def close(self) -> None:
-        self.client.close()
 
 
 def drain_then_clear(waker) -> None:
@@ -229,7 +186,7 @@ def wait_for(future, timeout: float) -> bool:
         return event._flag or (event.condition.wait(timeout) and event._flag)
 
 
-class HazelcastSessions(_ResilientSessions, ServerSideSessionInterface):
+class HazelcastSessions(ResilientSessions, ServerSideSessionInterface):
     """Sessions in a Hazelcast map, one entry per session with the session TTL.
 
     The client starts asynchronously and reconnects in the background (ReconnectMode.ASYNC): while
@@ -306,7 +263,7 @@ class HazelcastSessions(_ResilientSessions, ServerSideSessionInterface):
         self.client.shutdown()
 
 
-def make_session_interface(app: Flask, settings: Settings, on_store_error) -> _ResilientSessions:
+def make_session_interface(app: Flask, settings: Settings, on_store_error) -> ResilientSessions:
     """The session interface for `settings.session_store`; the cookie holds a signed opaque id."""
     common = {"key_prefix": "session:", "use_signer": True, "permanent": True, "sid_length": 32,
               "serialization_format": "msgpack"}
@@ -319,21 +276,10 @@ def make_session_interface(app: Flask, settings: Settings, on_store_error) -> _R
                                                                default_timeout=settings.session_ttl_seconds),
                                        **common)
         elif settings.session_store == "redis":
-            interface = RedisSessions(app, client=_redis_client(settings), **common)
+            from webgatos.redis_store import RedisSessions, redis_client  # redis-py is a tenth of a second to import
+
+            interface = RedisSessions(app, client=redis_client(settings), **common)
         else:
             interface = HazelcastSessions(app, settings, **common)
     interface.on_store_error = on_store_error
     return interface
-
-
-def _redis_client(settings: Settings) -> redis.Redis:
-    # No retries and short socket timeouts: a dead Redis costs one bounded attempt, never a hang.
-    return redis.Redis.from_url(
-        settings.redis_url,
-        socket_timeout=settings.store_timeout_seconds,
-        socket_connect_timeout=settings.store_timeout_seconds,
-        retry=Retry(NoBackoff(), 0),
-        health_check_interval=30,
-        max_connections=64,
-    )
-
