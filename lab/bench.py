@@ -23,6 +23,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from statistics import median
 
 import psutil
 
@@ -56,6 +57,8 @@ class BenchContext:
     duration: float
     concurrency: int
     repeats: int
+    rounds: int = 10
+    saturation_seconds: float = 5.0
 
 
 Section = Callable[[BenchContext], str]
@@ -69,12 +72,27 @@ def register(subparsers) -> None:
                              "with --only: standard output, so a partial run never replaces the report)")
     parser.add_argument("--rate", type=int, default=100, help="fixed request rate (requests/s) for latency")
     parser.add_argument("--duration", type=float, default=20.0, help="seconds of each load run")
-    parser.add_argument("--repeats", type=int, default=3,
-                        help="interleaved rounds of the per-request section (medians shown), and starts timed")
+    parser.add_argument("--repeats", type=positive(int), default=3,
+                        help="fixed-rate runs per server and starts timed (medians shown)")
+    parser.add_argument("--rounds", type=positive(int), default=10,
+                        help="interleaved saturation rounds of the per-request section (medians shown)")
+    parser.add_argument("--saturation-seconds", type=positive(float), default=5.0,
+                        help="seconds of each saturation run of the per-request section")
     parser.add_argument("--concurrency", type=int, default=8, help="connections of the capacity run")
     parser.add_argument("--vegeta", default=None, help="vegeta binary (default: VEGETA_BIN, .cache/vegeta-*, PATH)")
     parser.add_argument("--only", default=None, help="comma-separated section names to run (default: all)")
     parser.set_defaults(func=run)
+
+
+def positive(kind: type):
+    """An argparse type: a number of `kind` above zero."""
+    def parse(text: str):
+        value = kind(text)
+        if not value > 0:
+            raise argparse.ArgumentTypeError(f"must be above 0, not {text}")
+        return value
+    parse.__name__ = kind.__name__  # argparse names the type in its "invalid int value" message
+    return parse
 
 
 def find_vegeta(explicit: str | None) -> str:
@@ -105,7 +123,8 @@ def run(args) -> int:
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         for section in sections:
             with ProcessGroup(Path(tmp) / section.__name__) as group:
-                context = BenchContext(group, vegeta, args.rate, args.duration, args.concurrency, args.repeats)
+                context = BenchContext(group, vegeta, args.rate, args.duration, args.concurrency, args.repeats,
+                                       args.rounds, args.saturation_seconds)
                 print(f"bench: {section.__name__} ...", flush=True)
                 parts.append(section(context))
     report = "\n\n".join(part.strip() for part in parts) + "\n"
@@ -224,15 +243,12 @@ class Figures:
     def p95_range(self) -> str:
         return f"{min(self.p95_runs):.2f}-{max(self.p95_runs):.2f}"
 
+    def shares_of(self, reference: "Figures") -> list[float]:
+        """This server's saturation over the reference's in the same round, round by round."""
+        return [mine / theirs for mine, theirs in zip(self.saturation_runs, reference.saturation_runs, strict=True)]
+
     def share_of(self, reference: "Figures") -> float:
-        """The median over rounds of this server's saturation over the reference's in the same round."""
-        return median([mine / theirs for mine, theirs in zip(self.saturation_runs, reference.saturation_runs,
-                                                                  strict=True)])
-
-
-def median(values: list[float]) -> float:
-    ordered = sorted(values)
-    return ordered[len(ordered) // 2]
+        return median(self.shares_of(reference))
 
 
 def bench_cpus() -> tuple[set[int] | None, set[int] | None]:
@@ -302,33 +318,40 @@ def start_server(ctx: BenchContext, server: Server, server_cpus: set[int] | None
     with urllib.request.urlopen(url, timeout=10) as first:
         cookie = (first.headers["Set-Cookie"] or "").split(";", 1)[0]
     headers = {"Cookie": cookie} if cookie else {}
-    attack(ctx.vegeta, url, rate=ctx.rate, duration=min(3.0, ctx.duration), headers=headers)  # warm-up
+    # Warm-up: the fixed rate, then all connections at once (the store clients' pools fill up).
+    attack(ctx.vegeta, url, rate=ctx.rate, duration=min(3.0, ctx.duration), headers=headers)
+    attack(ctx.vegeta, url, rate=0, duration=min(2.0, ctx.saturation_seconds), workers=ctx.concurrency, headers=headers)
     return Running(server, proc, url, headers, ready_seconds)
 
 
 def measure_rounds(ctx: BenchContext, servers: list[Running]) -> dict[str, Figures]:
-    """ctx.repeats rounds; in each, every server in turn gets a saturation run then a fixed-rate
-    run. Interleaved, a drift in the machine's speed (another tenant, a thermal limit) lands on
-    every server of a round alike instead of on whichever was measured last."""
-    runs: dict[str, list[tuple[dict, float, dict]]] = {running.server.name: [] for running in servers}
-    for round_number in range(ctx.repeats):
+    """ctx.rounds short saturation rounds, then ctx.repeats fixed-rate rounds; in each round every
+    server in turn gets one run. Interleaved, a drift in the machine's speed (another tenant: 5-s
+    windows of one CPU loop vary by 20 % here) lands on the servers of a round alike instead of on
+    whichever was measured last."""
+    saturation: dict[str, list[tuple[dict, float]]] = {running.server.name: [] for running in servers}
+    fixed_rate: dict[str, list[dict]] = {running.server.name: [] for running in servers}
+    for round_number in range(ctx.rounds):
+        print(f"bench:   saturation round {round_number + 1}/{ctx.rounds} ...", flush=True)
         for running in servers:
-            print(f"bench:   round {round_number + 1}/{ctx.repeats}: {running.server.name} ...", flush=True)
             cpu_before = tree_cpu_seconds(running.proc.pid)
-            capacity = attack(ctx.vegeta, running.url, rate=0, duration=ctx.duration, workers=ctx.concurrency,
-                              headers=running.headers)
-            cpu_seconds = tree_cpu_seconds(running.proc.pid) - cpu_before
-            fixed = attack(ctx.vegeta, running.url, rate=ctx.rate, duration=ctx.duration, headers=running.headers)
-            runs[running.server.name].append((capacity, cpu_seconds, fixed))
+            capacity = attack(ctx.vegeta, running.url, rate=0, duration=ctx.saturation_seconds,
+                              workers=ctx.concurrency, headers=running.headers)
+            saturation[running.server.name].append((capacity, tree_cpu_seconds(running.proc.pid) - cpu_before))
+    for round_number in range(ctx.repeats):
+        print(f"bench:   fixed-rate round {round_number + 1}/{ctx.repeats} ...", flush=True)
+        for running in servers:
+            fixed_rate[running.server.name].append(
+                attack(ctx.vegeta, running.url, rate=ctx.rate, duration=ctx.duration, headers=running.headers))
     figures = {}
     for running in servers:
-        rounds = runs[running.server.name]
+        capacities, fixed = saturation[running.server.name], fixed_rate[running.server.name]
         figures[running.server.name] = Figures(
-            saturation_runs=[capacity["throughput"] for capacity, _, _ in rounds],
-            cpu_ms=median([cpu * 1000 / max(capacity["requests"], 1) for capacity, cpu, _ in rounds]),
-            p95_runs=[ms(fixed["latencies"]["95th"]) for _, _, fixed in rounds],
+            saturation_runs=[capacity["throughput"] for capacity, _ in capacities],
+            cpu_ms=median([cpu * 1000 / max(capacity["requests"], 1) for capacity, cpu in capacities]),
+            p95_runs=[ms(report["latencies"]["95th"]) for report in fixed],
             rss_mib=tree_rss_mib(running.proc.pid), ready_seconds=median(running.ready_seconds),
-            success=min(report["success"] for capacity, _, fixed in rounds for report in (capacity, fixed)))
+            success=min(report["success"] for report in [*(capacity for capacity, _ in capacities), *fixed]))
     return figures
 
 
@@ -403,7 +426,8 @@ def webgatos_per_request(ctx: BenchContext) -> str:
             started.append(start_server(ctx, server, server_cpus, starts=ctx.repeats))
         figures = measure_rounds(ctx, started)
     hello = figures.get("Flask hello")
-    rows = [f"| {name} | {row.saturation:,.0f} | {row.share_of(hello):.0%} | {row.cpu_ms:.3f} "
+    rows = [f"| {name} | {row.saturation:,.0f} | {row.share_of(hello):.0%} ({min(row.shares_of(hello)):.0%}-"
+            f"{max(row.shares_of(hello)):.0%}) | {row.cpu_ms:.3f} "
             f"| {row.p95_ms:.2f} ({row.p95_range}) | {row.rss_mib:.0f} | {row.ready_seconds:.2f} | {row.success:.1%} |"
             for name, row in figures.items()] + not_measured
     checks = target_checks(figures)
@@ -418,15 +442,16 @@ Each row is one gunicorn server with webgatos's settings (one gthread worker, it
 threads, the same response writer); the hellos answer `GET /`, webgatos `GET /api/session` with a
 session cookie (each request reads the session from the store and writes it back). Placement:
 {placement}. Hazelcast is one member. All servers run side by side (only one is loaded at a time)
-and are measured in {ctx.repeats} interleaved rounds: in each round every server in turn gets a
-saturation run (as fast as {ctx.concurrency} keep-alive connections go for {ctx.duration:g} s) and
-then a fixed-rate run (a constant {ctx.rate} requests/s for {ctx.duration:g} s). Saturation and CPU
+and are measured in interleaved rounds, every server in turn in each round: {ctx.rounds} saturation
+rounds (as fast as {ctx.concurrency} keep-alive connections go for {ctx.saturation_seconds:g} s), then
+{ctx.repeats} fixed-rate rounds (a constant {ctx.rate} requests/s for {ctx.duration:g} s). Saturation and CPU
 per request (the server's process tree's user + system time over the run divided by its requests)
-are the median round's; the share of the Flask hello is the median over rounds of the two
-servers' ratio in the same round, so that a drift in the machine's speed does not decide it. p95:
+are medians over the rounds; the share of the Flask hello is the median over rounds of the two
+servers' ratio in the same round (the range over the rounds in brackets), so that a drift in the
+machine's speed does not decide it. p95:
 the median round's (the range over the rounds in brackets). RSS: the server's process tree after
-the last saturation run. Ready: from spawning gunicorn to the first 200 of its readiness path
-(`/readyz`, which needs the store), the median of {ctx.repeats} starts. Load average after the
+the last run. Ready: from spawning gunicorn to the first 200 of its readiness path (`/readyz`,
+which needs the store), the median of {ctx.repeats} starts. Load average after the
 section (1/5/15 min): {load}.
 
 | server | saturation requests/s | share of the Flask hello | server CPU ms/request | p95 ms at {ctx.rate}/s \
@@ -523,7 +548,8 @@ def worker_models(ctx: BenchContext) -> str:
         redis_port = free_port()
         ctx.procs.redis(redis_port)
     env = {"SESSION_STORE": "redis", "SECRET_KEY": "bench", "REDIS_URL": f"redis://{LOOPBACK}:{redis_port}/0"}
-    one_run = BenchContext(ctx.procs, ctx.vegeta, ctx.rate, ctx.duration, ctx.concurrency, repeats=1)
+    one_run = BenchContext(ctx.procs, ctx.vegeta, ctx.rate, ctx.duration, ctx.concurrency, repeats=1, rounds=1,
+                           saturation_seconds=ctx.duration)
     rows = []
     for worker_class, workers, threads in WORKER_MODELS:
         name = f"{worker_class}, {workers} worker(s) x {threads} thread(s)"

@@ -106,8 +106,11 @@ lab_up = command_line(
      "--restart-delay": st.one_of(NOT_ANYTHING, st.floats(max_value=-0.001).map(str)), "unknown flag": st.none()})
 lab_bench = command_line(
     ["bench"], {"--rate": valid_or_any("100"), "--duration": valid_or_any("20"), "--repeats": valid_or_any("3"),
+                "--rounds": valid_or_any("10"), "--saturation-seconds": valid_or_any("5"),
                 "--concurrency": valid_or_any("8")},
-    {"--rate": NOT_AN_INT, "--duration": NOT_ANYTHING, "--repeats": NOT_AN_INT, "--concurrency": NOT_AN_INT,
+    {"--rate": NOT_AN_INT, "--duration": NOT_ANYTHING, "--repeats": st.one_of(NOT_AN_INT, st.just("0")),
+     "--rounds": st.one_of(NOT_AN_INT, st.just("-1")), "--saturation-seconds": st.one_of(NOT_ANYTHING, st.just("0")),
+     "--concurrency": NOT_AN_INT,
      "--only": NOT_ANYTHING, "unknown flag": st.none()})
 lab_serve = command_line(["serve"], {}, {"--port": st.one_of(NOT_AN_INT, outside(1, 65535)), "unknown flag": st.none()})
 lab_argv = st.one_of(lab_demo, lab_up, lab_bench, lab_serve, st.lists(ANY_ARG, max_size=3).filter(
