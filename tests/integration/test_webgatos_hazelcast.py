@@ -103,3 +103,47 @@ def test_session_survives_one_member_loss_and_cluster_loss_is_a_fast_503_that_he
     # The whole cluster was lost, so the session is new, but the app serves again.
     wait_until(lambda: browsers[0].get(url).status_code == 200, timeout=30, what="the app to serve again")
     assert browsers[0].visit(url)["new"] is False  # the new session is stored in the new cluster
+
+
+def test_direct_writes_keep_every_message_whole_under_concurrent_callers(hazelcast_members, monkeypatch):
+    """install_direct_writes against real members: small calls leave from the caller's thread (the
+    reactor is never woken to send them), values far bigger than one socket send are split between
+    caller and reactor, and 8 threads writing and reading at once get back exactly what they wrote."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from webgatos.stores import install_direct_writes
+
+    install_direct_writes()
+    members, cluster_name = hazelcast_members
+    client = hazelcast.HazelcastClient(cluster_members=members.split(","), cluster_name=cluster_name,
+                                       cluster_connect_timeout=30, invocation_timeout=10)
+    try:
+        sessions = client.get_map(f"direct-{uuid.uuid4().hex[:8]}").blocking()
+        sessions.set("warm-up", bytearray(b"x"))
+        connections = list(client._connection_manager.active_connections.values())
+        assert connections and all(type(c).__name__ == "DirectWriteConnection" and c.sends_directly
+                                   for c in connections)
+        wakes = []
+        real_wake = client._reactor.wake_loop
+        monkeypatch.setattr(client._reactor, "wake_loop", lambda: (wakes.append(1), real_wake()))
+        for number in range(50):
+            sessions.set(f"small-{number}", bytearray(number.to_bytes(2, "big")))
+            assert sessions.get(f"small-{number}") == bytearray(number.to_bytes(2, "big"))
+        assert wakes == [], "small calls on an idle connection are sent without the reactor"
+
+        def write_then_read(worker: int) -> bool:
+            for round_ in range(20):
+                size = 1_000_000 if round_ % 10 == 0 else 100 + worker * round_  # 1 MB: a partial send
+                value = bytearray(((worker * 31 + round_) % 251).to_bytes(1, "big") * size)
+                sessions.set(f"w{worker}-{round_}", value)
+                if sessions.get(f"w{worker}-{round_}") != value:
+                    return False
+                sessions.delete(f"w{worker}-{round_}")  # the members' heap is shared with other tests
+            return True
+
+        with ThreadPoolExecutor(8) as pool:
+            assert all(pool.map(write_then_read, range(8)))
+        assert wakes, "the rest of a partial send went to the reactor"
+        sessions.destroy()
+    finally:
+        client.shutdown()
