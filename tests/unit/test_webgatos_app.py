@@ -350,7 +350,6 @@ def test_every_palette_color_gets_readable_text(background):
 
 def test_hazelcast_store_starts_fast_and_answers_503_while_the_cluster_is_unreachable():
     import time
-
     import warnings
 
     with warnings.catch_warnings():  # the client imports asyncore (deprecated); stores.py does the same
