@@ -21,7 +21,8 @@ def on_starting(server):
 
 
 def post_worker_init(worker):
-    """Drain on SIGTERM."""
+    """Freeze the loaded app out of later collections; drain on SIGTERM."""
+    lifecycle.freeze_loaded_app()
     lifecycle.drain_on_sigterm(worker, worker.wsgi.extensions["sqrt"]["draining"],
                                _settings.shutdown_drain_seconds, worker.log.info)
 

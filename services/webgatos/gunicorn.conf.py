@@ -32,7 +32,8 @@ def on_starting(server):
 
 
 def post_worker_init(worker):
-    """Log the app through gunicorn's error log; drain on SIGTERM."""
+    """Freeze the loaded app out of later collections; log through gunicorn's error log; drain on SIGTERM."""
+    lifecycle.freeze_loaded_app()
     logging.getLogger("webgatos").handlers = worker.log.error_log.handlers
     lifecycle.drain_on_sigterm(worker, worker.wsgi.extensions["webgatos"]["lifecycle"].draining,
                                _settings.shutdown_drain_seconds, worker.log.info)

@@ -106,3 +106,27 @@ def test_each_services_gunicorn_config_installs_it(conf, tmp_path):
                                                             "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)})
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["service_common.gunicorn", "SingleWriteResponse"]
+
+
+GC_LIFECYCLE = """
+import gc, logging, runpy, sys, types
+conf = runpy.run_path(sys.argv[1])
+conf["post_fork"](None, None)  # gunicorn calls it in the new worker, before the app is imported
+paused = not gc.isenabled()
+app = __import__(sys.argv[2]).create_app()
+worker = types.SimpleNamespace(wsgi=app, handle_exit=lambda *args: None,
+                               log=types.SimpleNamespace(error_log=logging.getLogger("test"), info=print))
+conf["post_worker_init"](worker)
+print(paused, gc.isenabled(), gc.get_freeze_count() > 10_000)
+"""
+
+
+@pytest.mark.parametrize(("conf", "package"), [(WEBGATOS_GUNICORN_CONF, "webgatos"), (SQRT_GUNICORN_CONF, "sqrt")],
+                         ids=["webgatos", "sqrt"])
+def test_a_worker_imports_the_app_without_collections_then_freezes_it_and_collects_again(conf, package, tmp_path):
+    result = subprocess.run([sys.executable, "-c", GC_LIFECYCLE, str(conf), package], capture_output=True, text=True,
+                            timeout=60, cwd=REPO_ROOT, env={"PATH": "/usr/bin:/bin", "PYTHONPATH": ":".join(sys.path),
+                                                            "PROMETHEUS_MULTIPROC_DIR": str(tmp_path),
+                                                            "SECRET_KEY": "test"})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split()[-3:] == ["True", "True", "True"]
