@@ -1,5 +1,5 @@
-"""webgatos on a real redis-server: sessions persist, expire with the TTL, and an outage is a fast
-503 that heals by itself."""
+"""webgatos on a real redis-server: sessions persist, expire with the TTL, one connection serves
+visit after visit and survives a Redis restart, and an outage is a fast 503 that heals by itself."""
 
 import time
 
@@ -12,6 +12,16 @@ from tests.integration.webgatos_client import WEBGATOS_CONF, Browser, timed_get
 
 def redis_client(url: str) -> redis.Redis:
     return redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+
+
+def start_replica(procs, redis_port: int, **env: str) -> str:
+    """One webgatos replica on the Redis at `redis_port`; returns its URL."""
+    port = free_port()
+    procs.gunicorn("webgatos:create_app()", port,
+                   {"SESSION_STORE": "redis", "REDIS_URL": f"redis://{LOOPBACK}:{redis_port}/0",
+                    "SHUTDOWN_DRAIN_SECONDS": "0", **env},
+                   name="webgatos-0", config=WEBGATOS_CONF)
+    return f"http://{LOOPBACK}:{port}"
 
 
 def test_session_lives_in_redis_and_outlives_the_replica(start_webgatos, procs, redis_url):
@@ -44,12 +54,7 @@ def test_session_expires_with_the_ttl(start_webgatos, redis_url):
 def test_redis_outage_is_a_fast_503_and_heals_by_itself(procs):
     redis_port = free_port()
     redis_proc = procs.redis(redis_port, name="outage-redis")
-    port = free_port()
-    procs.gunicorn("webgatos:create_app()", port,
-                   {"SESSION_STORE": "redis", "REDIS_URL": f"redis://{LOOPBACK}:{redis_port}/0",
-                    "SECRET_KEY": "k", "REPLICA_NAME": "webgatos-0", "SHUTDOWN_DRAIN_SECONDS": "0"},
-                   name="webgatos-0", config=WEBGATOS_CONF)
-    url = f"http://{LOOPBACK}:{port}"
+    url = start_replica(procs, redis_port, SECRET_KEY="k", REPLICA_NAME="webgatos-0")
     browser = Browser()
     browser.visit(url)
 
@@ -69,18 +74,31 @@ def test_redis_outage_is_a_fast_503_and_heals_by_itself(procs):
     assert healed["new"] is True  # the restarted Redis kept nothing (no persistence), but serves again
 
 
+def test_one_connection_serves_visit_after_visit_and_a_restarted_redis_costs_no_request(procs):
+    redis_port = free_port()
+    redis_proc = procs.redis(redis_port, name="restarted-redis")
+    url = start_replica(procs, redis_port)
+    browser = Browser()
+    browser.visit(url)
+    store = redis_client(f"redis://{LOOPBACK}:{redis_port}/0")
+    connections_before = store.info("stats")["total_connections_received"]
+    for visits in range(2, 22):
+        assert browser.visit(url)["visits"] == visits
+    assert store.info("stats")["total_connections_received"] == connections_before  # no new connection
+
+    redis_proc.stop()  # the replica's idle connection is now closed by the other end...
+    procs.redis(redis_port, name="restarted-redis-again")
+    for visits in (1, 2, 3):  # ...and is replaced before use, not answered with a 503
+        assert browser.visit(url)["visits"] == visits
+
+
 def test_redis_that_hangs_is_bounded_by_the_store_timeout(procs):
     """A Redis that accepts connections but never answers (stopped with SIGSTOP)."""
     import signal
 
     redis_port = free_port()
     redis_proc = procs.redis(redis_port, name="frozen-redis")
-    port = free_port()
-    procs.gunicorn("webgatos:create_app()", port,
-                   {"SESSION_STORE": "redis", "REDIS_URL": f"redis://{LOOPBACK}:{redis_port}/0",
-                    "STORE_TIMEOUT_SECONDS": "0.5", "SHUTDOWN_DRAIN_SECONDS": "0"},
-                   name="webgatos-0", config=WEBGATOS_CONF)
-    url = f"http://{LOOPBACK}:{port}"
+    url = start_replica(procs, redis_port, STORE_TIMEOUT_SECONDS="0.5")
     browser = Browser()
     before = browser.visit(url)
     redis_proc.signal(signal.SIGSTOP)
