@@ -73,10 +73,11 @@ $(HELM): tools/install_helm.py | $(VENV)/.installed
 include tools/controlplane/versions.env
 CONTROL_PLANE := $(CACHE)/controlplane
 CONTROL_PLANE_STAMPS := $(CONTROL_PLANE)/kube-$(KUBE_VERSION)/.complete $(CONTROL_PLANE)/etcd-$(ETCD_VERSION)/.complete \
-  $(CONTROL_PLANE)/istio-$(ISTIO_VERSION)/.complete $(CONTROL_PLANE)/metrics-$(METRICS_VERSION)/.complete
+  $(CONTROL_PLANE)/istio-$(ISTIO_VERSION)/.complete $(CONTROL_PLANE)/metrics-$(METRICS_VERSION)/.complete \
+  $(CONTROL_PLANE)/coredns-$(COREDNS_VERSION)/.complete $(CONTROL_PLANE)/localpath-$(LOCALPATH_VERSION)/.complete
 
 .PHONY: control-plane
-control-plane: $(CONTROL_PLANE_STAMPS) ## Build kube-apiserver, controller-manager, scheduler, kubectl, etcd, istiod, istioctl, metrics-server into .cache/ (once per version).
+control-plane: $(CONTROL_PLANE_STAMPS) ## Build the control plane (apiserver, controllers, scheduler, kubectl, etcd, istiod, istioctl, metrics-server) and the host node's kubelet, kube-proxy, CoreDNS, local-path-provisioner into .cache/ (once per version).
 
 $(CONTROL_PLANE)/%/.complete: tools/controlplane/build.sh tools/controlplane/versions.env
 	tools/controlplane/build.sh $(firstword $(subst -, ,$*))
@@ -109,9 +110,15 @@ test-browser: tools browser ## Run the browser tests only (real headless Chromiu
 
 ##@ Development
 
+# The real-node tier (tests/cluster/host/, root on Linux) runs beside the rest, its images and node
+# packages (make host-cluster-tools) built while the other tiers run: tools/test_tiers.py.
 .PHONY: test
 test: tools ## Run the whole test suite (installs what it needs).
-	$(PY) -m pytest
+	$(PY) tools/test_tiers.py
+
+.PHONY: test-host
+test-host: tools host-cluster-tools ## Run only the real-node tier: a one-node cluster on this machine (root), the charts' images on it.
+	$(PY) -m pytest tests/cluster/host
 
 .PHONY: test-fast
 test-fast: venv helm ## The edit loop: unit and chart tests only (no lab, no control plane start).
@@ -185,28 +192,37 @@ bench: tools vegeta ## Measure webgatos per store against a Flask hello (saturat
 ##@ Charts and images
 
 CHARTS := webgatos sqrt
-# docker, podman or minikube (builds straight into minikube's runtime); empty: the first one that works.
-# Tags are repository:appVersion of each chart, so the charts' default image is what this builds.
+# docker, podman, minikube (builds straight into minikube's runtime) or buildah (no engine needed,
+# root: tools/images/build.sh also rebuilds the third-party images the charts and demos use from
+# Debian packages and exports every image to .cache/images/archives/ for a containerd node);
+# empty: the first one that works. Tags are repository:appVersion of each chart.
 IMAGE_ENGINE ?=
 
 .PHONY: images
-images: ## Build resilience-lab/webgatos and resilience-lab/sqrt (IMAGE_ENGINE=docker|podman|minikube).
+images: ## Build resilience-lab/webgatos and resilience-lab/sqrt; with buildah every image, exported for containerd (IMAGE_ENGINE=docker|podman|minikube|buildah).
 	@engine="$(IMAGE_ENGINE)"; \
 	if [ -z "$$engine" ]; then \
 	  if command -v docker >/dev/null && docker info >/dev/null 2>&1; then engine=docker; \
 	  elif command -v podman >/dev/null; then engine=podman; \
 	  elif command -v minikube >/dev/null && minikube status >/dev/null 2>&1; then engine=minikube; \
-	  else echo "images: no container engine found: install docker or podman, or start minikube (IMAGE_ENGINE=docker|podman|minikube)" >&2; exit 1; fi; \
+	  elif [ "$$(id -u)" = 0 ] && { command -v buildah >/dev/null || command -v apt-get >/dev/null; }; then engine=buildah; \
+	  else echo "images: no container engine found: install docker or podman, start minikube, or run as root for buildah (IMAGE_ENGINE=docker|podman|minikube|buildah)" >&2; exit 1; fi; \
 	fi; \
+	if [ "$$engine" = buildah ]; then $(MAKE) image-tools hazelcast && exec tools/images/build.sh; fi; \
 	for chart in $(CHARTS); do \
 	  tag="resilience-lab/$$chart:$$(awk -F'"' '/^appVersion:/ {print $$2}' charts/$$chart/Chart.yaml)"; \
 	  echo "images: $$engine builds $$tag from services/$$chart"; \
 	  case "$$engine" in \
 	    docker|podman) $$engine build -t "$$tag" --build-arg SERVICE=$$chart -f services/Dockerfile services ;; \
 	    minikube) minikube image build -t "$$tag" --build-opt build-arg=SERVICE=$$chart -f Dockerfile services ;; \
-	    *) echo "images: IMAGE_ENGINE=$$engine is not valid: use docker, podman or minikube" >&2; exit 1 ;; \
+	    *) echo "images: IMAGE_ENGINE=$$engine is not valid: use docker, podman, minikube or buildah" >&2; exit 1 ;; \
 	  esac; \
 	done
+
+.PHONY: image-tools
+image-tools: ## Ensure buildah, mmdebstrap and a static C toolchain for `make images IMAGE_ENGINE=buildah` (Debian packages).
+	$(call ensure-apt,command -v buildah >/dev/null && command -v mmdebstrap >/dev/null && gcc -print-file-name=libc.a 2>/dev/null | grep -q /,buildah mmdebstrap gcc libc6-dev,echo "image-tools: buildah + mmdebstrap + gcc + libc6-dev are missing and apt-get is not usable without a password; install them (Debian: apt-get install buildah mmdebstrap gcc libc6-dev)" >&2; exit 1)
+	@command -v go >/dev/null || echo "image-tools: go not found; install Go to build the pause image (tools/images/build.sh fetches Kubernetes' pause.c as a Go module)" >&2
 
 .PHONY: chart-lint
 chart-lint: helm ## helm lint --strict both charts with their defaults and every ci/ scenario.
@@ -306,7 +322,7 @@ kube-monkey: ## Install kube-monkey for namespace rl-chaos (chaos/kube-monkey/; 
 kube-monkey-down: ## Remove what kube-monkey installed.
 	$(KUBECTL) delete --ignore-not-found -k chaos/kube-monkey/
 # -- section: cluster demos (owner: cluster demos) --
-##@ Cluster demos (minikube or kind; walkthroughs in docs/demos/)
+##@ Cluster demos (minikube, kind or host; walkthroughs in docs/demos/)
 
 # The cluster the demos run on. Every command is pinned to KUBE_CONTEXT, by default the context
 # cluster-up creates (minikube: CLUSTER_NAME, kind: kind-CLUSTER_NAME); name another one to use it.
@@ -356,15 +372,23 @@ demo_end = $(if $(KEEP),@echo "KEEP is set: namespace $(call demo_ns,$(1)) stays
 shellcheck: ## Ensure shellcheck (Debian package) for the shell-script tests.
 	$(call ensure-apt,command -v shellcheck >/dev/null,shellcheck,echo "shellcheck: not found and apt-get is not usable without a password; install ShellCheck to run the shell-script tests" >&2; exit 1)
 
+# CLUSTER=host: a one-node cluster on this Linux machine (root): it needs the node's packages, the
+# control plane with kubelet, kube-proxy and CoreDNS, and every image `make images` exports.
+HOST_CLUSTER_NEEDS = $(if $(filter host,$(CLUSTER)),host-cluster-tools)
+
+.PHONY: host-cluster-tools
+host-cluster-tools: venv helm control-plane images ## What CLUSTER=host needs: containerd, runc, CNI plugins (Debian), the node's binaries, the images.
+	$(call ensure-apt,command -v containerd >/dev/null && command -v runc >/dev/null && [ -x /usr/lib/cni/bridge ] && command -v conntrack >/dev/null && command -v nft >/dev/null,containerd runc containernetworking-plugins conntrack nftables iptables,echo "host cluster: install containerd, runc, containernetworking-plugins, conntrack and nftables" >&2; exit 1)
+
 .PHONY: cluster-up cluster-down istio-install istio-uninstall
-cluster-up: ## Create the demo cluster (CLUSTER=minikube|kind) with metrics-server.
+cluster-up: $(HOST_CLUSTER_NEEDS) ## Create the demo cluster (CLUSTER=minikube|kind|host) with metrics-server.
 	$(CLUSTER_SH)/cluster-up.sh
 
 cluster-down: ## Delete the demo cluster that cluster-up created.
 	$(CLUSTER_SH)/cluster-down.sh
 
 .PHONY: cluster-images
-cluster-images: ## Load the images `make images` built (Docker) into the demo cluster.
+cluster-images: ## Load the images `make images` built into the demo cluster (CLUSTER=host: its exported archives).
 	$(CLUSTER_SH)/load-images.sh
 
 istio-install: ## Install pinned Istio (base, istiod, ingress gateway) with Helm.

@@ -5,7 +5,7 @@ import argparse
 import importlib
 import sys
 
-COMMAND_MODULES = ["lab.serve", "lab.envoy", "lab.runner", "lab.experiment", "lab.bench"]
+COMMAND_MODULES = ["lab.serve", "lab.envoy", "lab.runner", "lab.experiment", "lab.bench", "lab.hostcluster.cli"]
 
 
 class OneLineErrors(argparse.ArgumentParser):

@@ -78,7 +78,8 @@ CONTROL_PLANE_CACHE = REPO_ROOT / ".cache" / "controlplane"
 # Which part of tools/controlplane/build.sh builds each program.
 CONTROL_PLANE_PARTS = {"kube-apiserver": "kube", "kube-controller-manager": "kube", "kube-scheduler": "kube",
                        "kubectl": "kube", "etcd": "etcd", "pilot-discovery": "istio", "istioctl": "istio",
-                       "metrics-server": "metrics"}
+                       "metrics-server": "metrics", "kubelet": "kube", "kube-proxy": "kube",
+                       "coredns": "coredns", "local-path-provisioner": "localpath"}
 
 
 def control_plane_versions() -> dict[str, str]:

@@ -136,12 +136,18 @@ class ControlPlane:
     """etcd + kube-apiserver + kube-controller-manager + kube-scheduler, started through `group`
     (so they die with it) with state under `workdir`."""
 
-    def __init__(self, workdir: str | Path, group: ProcessGroup, *, controller_args: Sequence[str] = ()):
+    def __init__(self, workdir: str | Path, group: ProcessGroup, *, controller_args: Sequence[str] = (),
+                 address: str = LOOPBACK, api_port: int | None = None, node_authorizer: bool = False):
+        """`address` is where the API server listens and what it advertises: loopback for the lab,
+        the node's address for a cluster whose Pods reach it through the `kubernetes` Service.
+        `node_authorizer` adds the Node authorizer and NodeRestriction, for real kubelets."""
         self.workdir = Path(workdir).resolve()  # kubeconfigs name files; relative names would not resolve
         self.group = group
         self.controller_args = list(controller_args)
-        self.api_port = free_port()
-        self.url = f"https://{LOOPBACK}:{self.api_port}"
+        self.address = address
+        self.node_authorizer = node_authorizer
+        self.api_port = api_port or free_port()
+        self.url = f"https://{address}:{self.api_port}"
         self.pki = self.workdir / "pki"
         self.admin_kubeconfig = self.workdir / "admin.kubeconfig"
 
@@ -153,7 +159,7 @@ class ControlPlane:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.ca = CertificateAuthority(self.pki)
         serving = self.ca.issue("apiserver", "kube-apiserver", server_names=[
-            LOOPBACK, "localhost", str(next(ipaddress.ip_network(SERVICE_CIDR).hosts())),
+            LOOPBACK, "localhost", self.address, str(next(ipaddress.ip_network(SERVICE_CIDR).hosts())),
             "kubernetes", "kubernetes.default", "kubernetes.default.svc", f"kubernetes.default.svc.{CLUSTER_DOMAIN}"],
             client=False)
         self.admin = self.ca.issue("admin", "lab-admin", ["system:masters"])
@@ -192,21 +198,26 @@ class ControlPlane:
                 "apiVersion": "pod-security.admission.config.k8s.io/v1", "kind": "PodSecurityConfiguration",
                 "defaults": POD_SECURITY_DEFAULTS,
                 "exemptions": {"usernames": [], "runtimeClasses": [], "namespaces": ["kube-system"]}}}]}))
+        loopback = ipaddress.ip_address(self.address).is_loopback
         proc = self.group.start("kube-apiserver", [
             binaries.control_plane("kube-apiserver"),
             "--etcd-servers", etcd_url,
-            "--bind-address", LOOPBACK, "--advertise-address", LOOPBACK, "--secure-port", str(self.api_port),
+            "--bind-address", self.address, "--advertise-address", self.address, "--secure-port", str(self.api_port),
             "--tls-cert-file", str(serving.cert), "--tls-private-key-file", str(serving.key),
             "--client-ca-file", str(self.ca.cert_path),
-            "--authorization-mode", "RBAC",
+            "--authorization-mode", "Node,RBAC" if self.node_authorizer else "RBAC",
+            # Real kubelets: NodeRestriction, and logs/exec reach a node by its address (no DNS for node names).
+            *(["--enable-admission-plugins", "NodeRestriction",
+               "--kubelet-preferred-address-types", "InternalIP,Hostname"] if self.node_authorizer else []),
             "--admission-control-config-file", str(admission),
             "--service-account-issuer", SERVICE_ACCOUNT_ISSUER,
             "--service-account-key-file", str(self.pki / "sa.pub"),
             "--service-account-signing-key-file", str(self.pki / "sa.key"),
             "--service-cluster-ip-range", SERVICE_CIDR,
-            # The default reconciler would publish 127.0.0.1 as the `kubernetes` Service's endpoint,
-            # which EndpointSlice validation refuses (loopback); nothing in the lab needs it.
-            "--endpoint-reconciler-type", "none",
+            # On loopback the default reconciler would publish 127.0.0.1 as the `kubernetes` Service's
+            # endpoint, which EndpointSlice validation refuses; nothing in the lab needs it. Pods of
+            # a real node reach the API server through that Service.
+            "--endpoint-reconciler-type", "none" if loopback else "lease",
             "--cert-dir", str(self.workdir / "apiserver-certs"),
             # The aggregation layer, for metrics.k8s.io (lab/metrics.py).
             "--requestheader-client-ca-file", str(self.ca.cert_path),

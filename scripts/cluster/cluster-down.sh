@@ -12,5 +12,9 @@ case $CLUSTER in
     require_tools kind
     kind delete cluster --name "$CLUSTER_NAME"
     ;;
-  *) die "CLUSTER must be minikube or kind, not '$CLUSTER'" ;;
+  host)
+    require_tools python
+    "$REPO_ROOT/.venv/bin/python" -m lab host-cluster down --name "$CLUSTER_NAME"
+    ;;
+  *) die "CLUSTER must be minikube, kind or host, not '$CLUSTER'" ;;
 esac

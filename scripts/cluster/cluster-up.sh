@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Create the demo cluster (CLUSTER=minikube|kind, named CLUSTER_NAME) with metrics-server, so the
-# HPA demo has CPU metrics. Reuses the cluster when it already exists.
+# Create the demo cluster (CLUSTER=minikube|kind|host, named CLUSTER_NAME) with metrics-server, so
+# the HPA demo has CPU metrics. Reuses the cluster when it already exists. CLUSTER=host is a
+# one-node cluster on this Linux machine (root; lab/hostcluster/), with the images of `make images`.
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "$0")/lib.sh"
 
@@ -33,7 +34,12 @@ case $CLUSTER in
       --namespace kube-system --wait --timeout 5m \
       --set 'args={--kubelet-insecure-tls}'
     ;;
-  *) die "CLUSTER must be minikube or kind, not '$CLUSTER'" ;;
+  host)
+    require_tools python
+    step "host cluster $CLUSTER_NAME: kubelet, containerd, kube-proxy, CoreDNS and metrics-server on this machine"
+    "$REPO_ROOT/.venv/bin/python" -m lab host-cluster up --name "$CLUSTER_NAME"
+    ;;
+  *) die "CLUSTER must be minikube, kind or host, not '$CLUSTER'" ;;
 esac
 
 pin_context

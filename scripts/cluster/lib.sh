@@ -83,7 +83,8 @@ default_context() {
   case $CLUSTER in
     minikube) echo "$CLUSTER_NAME" ;;
     kind) echo "kind-$CLUSTER_NAME" ;;
-    *) die "CLUSTER must be minikube or kind, not '$CLUSTER'" ;;
+    host) echo "host-$CLUSTER_NAME" ;;
+    *) die "CLUSTER must be minikube, kind or host, not '$CLUSTER'" ;;
   esac
 }
 

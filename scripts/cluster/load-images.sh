@@ -1,13 +1,18 @@
 #!/usr/bin/env bash
 # Load the images `make images` built (resilience-lab/CHART:appVersion, the charts' default image)
-# from the local Docker engine into the demo cluster's nodes.
+# from the local Docker engine into the demo cluster's nodes; for CLUSTER=host, every archive that
+# `make images` exported (.cache/images/archives/) into the node's containerd.
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "$0")/lib.sh"
 
 case $CLUSTER in
   minikube) require_tools minikube docker ;;
   kind) require_tools kind docker ;;
-  *) die "CLUSTER must be minikube or kind, not '$CLUSTER'" ;;
+  host)
+    require_tools python
+    exec "$REPO_ROOT/.venv/bin/python" -m lab host-cluster load-images --name "$CLUSTER_NAME"
+    ;;
+  *) die "CLUSTER must be minikube, kind or host, not '$CLUSTER'" ;;
 esac
 
 for chart in webgatos sqrt; do

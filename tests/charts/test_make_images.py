@@ -33,4 +33,4 @@ def test_images_are_tagged_as_the_charts_expect(tmp_path):
 def test_an_unknown_engine_is_refused_with_the_accepted_ones(tmp_path, engine):
     result = make_images(tmp_path, IMAGE_ENGINE=engine)
     assert result.returncode != 0
-    assert "IMAGE_ENGINE=bogus is not valid: use docker, podman or minikube" in result.stderr
+    assert "IMAGE_ENGINE=bogus is not valid: use docker, podman, minikube or buildah" in result.stderr

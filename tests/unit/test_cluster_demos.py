@@ -578,7 +578,7 @@ def test_helm_is_the_one_on_path_else_the_pinned_copy(tmp_path):
 
 def test_an_unknown_cluster_kind_is_refused(tmp_path):
     result = run_script("cluster-up.sh", env=dict(os.environ, CLUSTER="k3d", HOME=str(tmp_path)))
-    assert result.returncode == 1 and "CLUSTER must be minikube or kind, not 'k3d'" in result.stderr
+    assert result.returncode == 1 and "CLUSTER must be minikube, kind or host, not 'k3d'" in result.stderr
 
 
 def test_gateway_nodeport_is_the_one_kind_publishes():

@@ -4,6 +4,9 @@
 #   etcd   etcd (go.etcd.io/etcd/server/v3)
 #   istio  pilot-discovery (istiod), istioctl, plus Istio's CRDs from the same commit
 #   metrics  metrics-server (sigs.k8s.io/metrics-server)
+#   coredns  CoreDNS (github.com/coredns/coredns), the host cluster's DNS
+#   localpath  local-path-provisioner (github.com/rancher/local-path-provisioner), its PVCs
+# kube also builds kubelet and kube-proxy, for the host cluster (`make cluster-up CLUSTER=host`).
 # Each part lands in .cache/controlplane/PART-VERSION/ and is skipped when already there, so
 # only a new machine pays the build (about 20 minutes on 2 cores, see docs/verification.md).
 set -euo pipefail
@@ -22,7 +25,7 @@ cluster-bootstrap code-generator component-base component-helpers controller-man
 cri-client cri-streaming csi-translation-lib dynamic-resource-allocation endpointslice externaljwt
 kms kube-aggregator kube-controller-manager kube-proxy kube-scheduler kubectl kubelet metrics
 mount-utils pod-security-admission sample-apiserver sample-cli-plugin sample-controller streaming"
-KUBE_COMMANDS="kube-apiserver kube-controller-manager kube-scheduler kubectl"
+KUBE_COMMANDS="kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet kube-proxy"
 
 # scratch_module DIR MODULE: a throwaway module in DIR whose go.mod requires what we build.
 scratch_module() {
@@ -87,10 +90,26 @@ build_metrics() {
   touch "$out/.complete"
 }
 
-[[ $# -gt 0 ]] || set -- kube etcd istio metrics
+build_coredns() {
+  local out=$cache/coredns-$COREDNS_VERSION
+  [[ -f $out/.complete ]] && return
+  mkdir -p "$out"
+  GOBIN=$out go install -trimpath -ldflags "-s -w" "github.com/coredns/coredns@$COREDNS_VERSION"
+  touch "$out/.complete"
+}
+
+build_localpath() {
+  local out=$cache/localpath-$LOCALPATH_VERSION
+  [[ -f $out/.complete ]] && return
+  mkdir -p "$out"
+  GOBIN=$out go install -trimpath -ldflags "-s -w" "github.com/rancher/local-path-provisioner@$LOCALPATH_VERSION"
+  touch "$out/.complete"
+}
+
+[[ $# -gt 0 ]] || set -- kube etcd istio metrics coredns localpath
 for part in "$@"; do
   case $part in
-    kube|etcd|istio|metrics) echo "control plane: $part"; "build_$part" ;;
-    *) echo "build.sh: unknown part '$part' (kube, etcd, istio or metrics)" >&2; exit 2 ;;
+    kube|etcd|istio|metrics|coredns|localpath) echo "control plane: $part"; "build_$part" ;;
+    *) echo "build.sh: unknown part '$part' (kube, etcd, istio, metrics, coredns or localpath)" >&2; exit 2 ;;
   esac
 done

@@ -1,0 +1,86 @@
+"""`make test`: the test tiers side by side. Most of the suite waits on processes and sockets
+(63 % of 2 cores), so the real-node tier (tests/cluster/host/: its images, then its cluster) runs
+beside everything else instead of after it.
+
+    tools/test_tiers.py [--host auto|on|off] [PYTEST_ARGS...]
+
+Tier `main` is every test but tests/cluster/host, on this terminal as it runs. Tier `host` first
+runs `make host-cluster-tools` (the node's packages and `make images`), then its tests; each of
+its lines is prefixed `[host]`. `--host auto` runs it where it can run (root on Linux). Exits 1
+when either tier fails, and ends with one line counting both.
+"""
+
+import argparse
+import os
+import platform
+import subprocess
+import sys
+import threading
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+HOST_TESTS = "tests/cluster/host"
+REPORTS = REPO_ROOT / "test-artifacts"
+
+
+def counts(junit: Path) -> tuple[int, int, int]:
+    """passed, failed (failures and errors), skipped of one pytest run's JUnit report."""
+    try:
+        root = ET.parse(junit).getroot()
+    except (OSError, ET.ParseError):
+        return 0, 0, 0
+    suites = [root] if root.tag == "testsuite" else list(root)
+    total = sum(int(s.get("tests", 0)) for s in suites)
+    failed = sum(int(s.get("failures", 0)) + int(s.get("errors", 0)) for s in suites)
+    skipped = sum(int(s.get("skipped", 0)) for s in suites)
+    return total - failed - skipped, failed, skipped
+
+
+def relay(proc: subprocess.Popen, prefix: str) -> None:
+    for line in proc.stdout:
+        sys.stdout.write(f"{prefix}{line}" if prefix else line)
+        sys.stdout.flush()
+
+
+def host_tier_possible() -> bool:
+    return platform.system() == "Linux" and os.geteuid() == 0
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--host", choices=["auto", "on", "off"], default="auto")
+    args, pytest_args = parser.parse_known_args(argv)
+    host = args.host == "on" or (args.host == "auto" and host_tier_possible())
+    REPORTS.mkdir(exist_ok=True)
+    python = sys.executable
+    tiers = {"main": [python, "-m", "pytest", "--ignore", HOST_TESTS, f"--junitxml={REPORTS / 'main.xml'}",
+                      *pytest_args]}
+    if host:
+        tiers["host"] = ["bash", "-c", 'make host-cluster-tools && exec "$0" -m pytest "$@"', python, HOST_TESTS,
+                         f"--junitxml={REPORTS / 'host.xml'}", *pytest_args]
+    for name in tiers:
+        (REPORTS / f"{name}.xml").unlink(missing_ok=True)
+    procs, relays = {}, []
+    for name, argv_ in tiers.items():
+        procs[name] = subprocess.Popen(argv_, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                       text=True, stdin=subprocess.DEVNULL)
+        thread = threading.Thread(target=relay, args=(procs[name], "" if name == "main" else f"[{name}] "))
+        thread.start()
+        relays.append(thread)
+    codes = {name: proc.wait() for name, proc in procs.items()}
+    for thread in relays:
+        thread.join()
+    passed = failed = skipped = 0
+    for name, code in codes.items():
+        p, f, s = counts(REPORTS / f"{name}.xml")
+        print(f"tier {name}: exit {code}, {p} passed, {f} failed, {s} skipped")
+        passed, failed, skipped = passed + p, failed + f, skipped + s
+        if code != 0 and f == 0:
+            failed += 1  # a tier that failed before or outside its tests (its set-up, a crash) still fails
+    print(f"tests: {passed} passed, {failed} failed, {skipped} skipped")
+    return 1 if any(codes.values()) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
