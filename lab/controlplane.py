@@ -165,6 +165,9 @@ class ControlPlane:
         self.admin = self.ca.issue("admin", "lab-admin", ["system:masters"])
         # The aggregation layer's client (API server -> metrics-server), as kubeadm's front proxy.
         self.front_proxy = self.ca.issue("front-proxy-client", FRONT_PROXY_CLIENT)
+        # The API server's client for real kubelets (logs, exec, port-forward), as kubeadm's.
+        self.kubelet_client = self.ca.issue("apiserver-kubelet-client", "kube-apiserver-kubelet-client",
+                                            ["system:masters"])
         sa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         (self.pki / "sa.key").write_bytes(_pem_key(sa_key))
         (self.pki / "sa.pub").write_bytes(sa_key.public_key().public_bytes(
@@ -208,7 +211,10 @@ class ControlPlane:
             "--authorization-mode", "Node,RBAC" if self.node_authorizer else "RBAC",
             # Real kubelets: NodeRestriction, and logs/exec reach a node by its address (no DNS for node names).
             *(["--enable-admission-plugins", "NodeRestriction",
-               "--kubelet-preferred-address-types", "InternalIP,Hostname"] if self.node_authorizer else []),
+               "--kubelet-preferred-address-types", "InternalIP,Hostname",
+               "--kubelet-certificate-authority", str(self.ca.cert_path),
+               "--kubelet-client-certificate", str(self.kubelet_client.cert),
+               "--kubelet-client-key", str(self.kubelet_client.key)] if self.node_authorizer else []),
             "--admission-control-config-file", str(admission),
             "--service-account-issuer", SERVICE_ACCOUNT_ISSUER,
             "--service-account-key-file", str(self.pki / "sa.pub"),

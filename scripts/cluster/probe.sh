@@ -38,7 +38,23 @@ if api_only; then
   echo "DEMO_API_ONLY: the probe pod is accepted; not waiting for it to run"
   exit 0
 fi
-"${probe_pod[@]}" --rm -i --quiet --pod-running-timeout=3m |
+# Run to completion, then read its log: attaching (`kubectl run -i`) loses what a quick pod
+# printed before the attach (seen on a real node: 20 requests took 0.3 s).
+remove_probe() {
+  local status=$?
+  kubectl delete pod "$pod" --namespace "$namespace" --ignore-not-found --wait=false >/dev/null 2>&1 || true
+  return "$status"
+}
+trap 'remove_probe; on_exit' EXIT
+"${probe_pod[@]}" >/dev/null
+phase=""
+for _ in $(seq 180); do
+  phase=$(kubectl get pod "$pod" --namespace "$namespace" -o jsonpath='{.status.phase}')
+  case $phase in Succeeded | Failed) break ;; esac
+  sleep 1
+done
+case $phase in Succeeded | Failed) ;; *) die "probe pod $pod did not finish in 180 s (phase '$phase')" ;; esac
+kubectl logs "$pod" --namespace "$namespace" |
   awk -F '|' '
     NF >= 4 {
       n++; status[$1]++; replica[($2 == "" ? "-" : $2)]++; t = $3 + 0; sum += t; if (t > max) max = t

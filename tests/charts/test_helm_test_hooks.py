@@ -74,6 +74,27 @@ def test_webgatos_session_check_on_memory_replicas_expects_the_color_to_change(s
     assert re.match(r"FAIL: request \d lost the session \(store memory\)", result.stdout), result.stdout
 
 
+def test_webgatos_session_check_retries_the_releases_own_injected_faults(start_webgatos, procs, tmp_path):
+    """With faults.errorRate on (a mesh values file whose retries mask them), the hook Pod has no
+    sidecar: it retries the app's `Injected fault` answers itself, and only those (seen failing
+    on a real node's Pods before it did)."""
+    values_file = chartlib.CHARTS_DIR / "webgatos" / "ci" / "istio-retries-values.yaml"
+    pod = hook_pod(chartlib.Scenario("webgatos", "ci/istio-retries-values", (values_file,)))
+    env = {item["name"]: item["value"] for item in pod["spec"]["containers"][0]["env"]}
+    assert env["RETRY_INJECTED_FAULTS"] == "10"
+    urls = start_webgatos("redis", replicas=2, SHUTDOWN_DRAIN_SECONDS="0", FAULT_ERROR_RATE="0.5")
+    service_url = behind_a_balancer(procs, tmp_path, urls)
+    result = run_hook(pod, service_url)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "injected faults retried" in result.stdout
+    # Every answer a fault: the retries run out, and the reason says so.
+    (tmp_path / "always").mkdir()
+    always = behind_a_balancer(procs, tmp_path / "always", start_webgatos("redis", replicas=1, FAULT_ERROR_RATE="1.0"))
+    result = run_hook(pod, always)
+    assert result.returncode == 1
+    assert "HTTP Error 503" in result.stdout and "(injected, after 10 retries)" in result.stdout, result.stdout
+
+
 @pytest.mark.parametrize("chart", chartlib.CHART_NAMES)
 def test_hook_fails_with_a_reason_when_nothing_answers(chart):
     url = f"http://{LOOPBACK}:{free_port()}"

@@ -3,7 +3,9 @@
 One client (one cookie jar) asks /api/session REQUESTS times. With a shared store every answer
 must carry the same color and count the visits; with the memory store and several replicas the
 color may change (that is the lesson), so only the answer's shape is checked and the replicas seen
-are printed. Exit status 1 with one line saying what broke.
+are printed. When the release injects faults of its own (faults.errorRate), the check retries an
+answer that says so (`Injected fault`) up to RETRY_INJECTED_FAULTS times, as the mesh's retries
+would for a real client: this Pod has no sidecar. Exit status 1 with one line saying what broke.
 """
 
 import http.cookiejar
@@ -11,11 +13,13 @@ import json
 import os
 import re
 import sys
+import urllib.error
 import urllib.request
 
 BASE_URL = os.environ["WEBGATOS_URL"].rstrip("/")
 REQUESTS = int(os.environ.get("REQUESTS", "6"))
 EXPECT_SHARED = os.environ.get("EXPECT_SHARED_SESSIONS", "true") == "true"
+RETRY_INJECTED_FAULTS = int(os.environ.get("RETRY_INJECTED_FAULTS", "0"))
 TIMEOUT_SECONDS = 10
 
 
@@ -24,14 +28,28 @@ def fail(message):
     sys.exit(1)
 
 
+def get_session(number):
+    """One request's JSON answer; retries the release's own injected faults when told to."""
+    global retried
+    for attempt in range(RETRY_INJECTED_FAULTS + 1):
+        try:
+            with opener.open(f"{BASE_URL}/api/session", timeout=TIMEOUT_SECONDS) as response:
+                return json.load(response)
+        except urllib.error.HTTPError as error:
+            injected = error.read(64).startswith(b"Injected fault")
+            if not injected or attempt == RETRY_INJECTED_FAULTS:
+                fail(f"request {number} to {BASE_URL}/api/session: {error}"
+                     f"{' (injected, after ' + str(attempt) + ' retries)' if injected else ''}")
+            retried += 1
+        except Exception as error:  # any transport error ends the check with its reason
+            fail(f"request {number} to {BASE_URL}/api/session: {error}")
+
+
 opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
 answers = []
+retried = 0
 for number in range(1, REQUESTS + 1):
-    try:
-        with opener.open(f"{BASE_URL}/api/session", timeout=TIMEOUT_SECONDS) as response:
-            body = json.load(response)
-    except Exception as error:  # any transport or HTTP error ends the check with its reason
-        fail(f"request {number} to {BASE_URL}/api/session: {error}")
+    body = get_session(number)
     for key in ("color", "hostname", "ip", "store", "new", "visits"):
         if key not in body:
             fail(f"request {number}: answer lacks {key!r}: {body}")
@@ -50,4 +68,5 @@ if EXPECT_SHARED:
     visits = [answer["visits"] for answer in answers]
     if visits != sorted(visits) or visits[-1] <= visits[0]:
         fail(f"visits do not increase within one session: {visits}")
-print(f"OK: {REQUESTS} requests, store {first['store']}, color {first['color']}, replicas seen: {', '.join(replicas)}")
+print(f"OK: {REQUESTS} requests, store {first['store']}, color {first['color']}, replicas seen: {', '.join(replicas)}"
+      f"{f', {retried} injected faults retried' if retried else ''}")

@@ -22,7 +22,7 @@ def broken_image(host_tier, tmp_path_factory):
         pytest.fail("buildah not found: `make images` installs it")
     container = buildah("from", "--pull-never", "resilience-lab/webgatos:0.1.0")
     try:
-        buildah("run", "--isolation", "chroot", container, "--", "rm", "/app/webgatos/settings.py")
+        buildah("run", "--isolation", "chroot", "--user", "0:0", container, "--", "rm", "/app/webgatos/settings.py")
         buildah("commit", "--quiet", container, BROKEN)
     finally:
         buildah("rm", container)
