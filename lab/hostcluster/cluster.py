@@ -16,9 +16,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from lab import binaries
-from lab.controlplane import ControlPlane
+from lab.controlplane import SERVICE_CIDR, ControlPlane
 from lab.hostcluster import host, preflight
-from lab.hostcluster.layout import API_PORT, NODE_IP, PAUSE_IMAGE, Layout
+from lab.hostcluster.layout import API_PORT, CLUSTER_CIDR, NODE_IP, PAUSE_IMAGE, Layout
 from lab.hostcluster.node import CoreDNS, Kubelet, KubeProxy, node_ready
 from lab.hostcluster.runtime import Containerd
 from lab.hostcluster.storage import LocalPathProvisioner
@@ -84,7 +84,8 @@ class HostCluster:
         self._step("local-path-provisioner", lambda: LocalPathProvisioner(layout, self.plane, self.group).start())
 
     def _network(self) -> None:
-        host.create_node_bridge()
+        host.create_node_bridge([SERVICE_CIDR, CLUSTER_CIDR])
+        host.keep_pods_inside(CLUSTER_CIDR, [CLUSTER_CIDR, SERVICE_CIDR, f"{NODE_IP}/32"])
         # Service traffic between Pods on one bridge passes netfilter only with these on.
         for key in ("net.bridge.bridge-nf-call-iptables", "net.ipv4.ip_forward"):
             host.write_sysctl(key, "1")

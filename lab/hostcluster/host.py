@@ -104,10 +104,29 @@ def address_in_use(address: str) -> str | None:
     return None
 
 
-def create_node_bridge() -> None:
+def create_node_bridge(local_ranges: list[str]) -> None:
+    """The node's address on a bridge without ports, and the cluster's ranges routed onto it:
+    a packet to a ClusterIP that kube-proxy has not programmed yet (or to a Pod address not in
+    use) dies on this bridge instead of leaving the machine by its default route."""
     run("ip", "link", "add", NODE_BRIDGE, "type", "bridge")
     run("ip", "addr", "add", f"{NODE_IP}/32", "dev", NODE_BRIDGE)
     run("ip", "link", "set", NODE_BRIDGE, "up")
+    for cidr in local_ranges:
+        run("ip", "route", "add", cidr, "dev", NODE_BRIDGE)
+
+
+def keep_pods_inside(pod_range: str, local_ranges: list[str]) -> None:
+    """Pods reach each other, Services and the node, and nothing else: a forwarded packet from
+    the Pod range to any other address is dropped (these machines reach no network but their
+    package registries, and a test's traffic stays on addresses this run made)."""
+    allowed = ", ".join(local_ranges)
+    run("nft", "-f", "-", input_text=f"""table inet resilience-lab-egress {{
+  chain forward {{
+    type filter hook forward priority -10; policy accept;
+    ip saddr {pod_range} ip daddr != {{ {allowed} }} counter drop
+  }}
+}}
+""")
 
 
 def delete_links() -> list[str]:

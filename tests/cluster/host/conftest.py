@@ -13,6 +13,7 @@ import json
 import os
 import re
 import subprocess
+import urllib.request
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -136,10 +137,22 @@ class HostTier:
             raise TimeoutError(f"{error}\n{self.explain(namespace) if namespace else ''}") from None
         return found[-1]
 
-    def service_url(self, namespace: str, name: str, port: int = 80) -> str:
-        """The Service's ClusterIP: from the host it is reached through kube-proxy's rules."""
+    def service_url(self, namespace: str, name: str, port: int = 80, replicas: int = 1) -> str:
+        """The Service's ClusterIP (from the host, through kube-proxy's rules), once kube-proxy
+        has programmed it: /healthz answered by `replicas` different Pods (their X-Replica)."""
         ip = self.get("service", name, "--namespace", namespace)["spec"]["clusterIP"]
-        return f"http://{ip}:{port}"
+        url, seen = f"http://{ip}:{port}", set()
+
+        def answered() -> bool:
+            try:
+                with urllib.request.urlopen(f"{url}/healthz", timeout=2) as response:
+                    seen.add(response.headers.get("X-Replica"))
+            except OSError:
+                pass
+            return len(seen) >= replicas
+        self.wait_for(answered, 60, f"Service {name} answering from {replicas} Pods (seen: {seen})", namespace,
+                      interval=0.1)
+        return url
 
 
 @pytest.fixture(scope="session")

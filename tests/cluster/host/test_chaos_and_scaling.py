@@ -32,7 +32,7 @@ def test_chaos_kills_real_pods_and_the_service_keeps_answering(host_tier, tmp_pa
         kubeconfig = plane.token_kubeconfig(tmp_path / "kubeconfig", token,
                                             "system:serviceaccount:rl-chaos:pod-chaos", CHAOS_NAMESPACE)
         before = {p["metadata"]["name"] for p in host_tier.ready_pods(CHAOS_NAMESPACE, SELECTOR)}
-        url = host_tier.service_url(CHAOS_NAMESPACE, "lab-webgatos")
+        url = host_tier.service_url(CHAOS_NAMESPACE, "lab-webgatos", replicas=2)
         statuses = []
         killer = subprocess.Popen(
             [sys.executable, "-m", "chaos", "k8s", "--kubeconfig", str(kubeconfig), "--namespace", CHAOS_NAMESPACE,

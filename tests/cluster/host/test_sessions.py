@@ -32,7 +32,7 @@ def install_and_visit(host_tier, namespace: str, *values: str) -> list[dict]:
     host_tier.install("lab", namespace, WEBGATOS, "--set", "replicaCount=2", *PER_REQUEST, *values)
     host_tier.wait_for(lambda: len(host_tier.ready_pods(namespace, SELECTOR_WEB)) == 2, 60, "2 ready replicas",
                        namespace)
-    return visit_many(host_tier.service_url(namespace, "lab-webgatos"))
+    return visit_many(host_tier.service_url(namespace, "lab-webgatos", replicas=2))
 
 
 def test_memory_store_loses_colors_across_replicas(host_tier, host_namespace):
