@@ -33,14 +33,15 @@ def broken_image(host_tier, tmp_path_factory):
     subprocess.run(["buildah", "rmi", BROKEN], capture_output=True, timeout=60)
 
 
-def test_a_missing_module_fails_readiness_and_the_log_says_why(host_tier, host_namespace, broken_image):
+def test_a_missing_module_fails_readiness_and_the_log_says_why(host_tier, host_namespace, broken_image, capsys):
     repository, tag = broken_image.rsplit(":", 1)
     with pytest.raises(AssertionError) as failed:
         host_tier.helm("install", "lab", str(CHARTS_DIR / "webgatos"), "--namespace", host_namespace, "--wait",
-                       "--timeout", "40s", "--set", "replicaCount=1", "--set", f"image.repository={repository}",
-                       "--set", f"image.tag={tag}", timeout=40)
+                       "--timeout", "25s", "--set", "replicaCount=1", "--set", f"image.repository={repository}",
+                       "--set", f"image.tag={tag}", timeout=25)
     report = str(failed.value)
-    print(report)  # the demonstration the issue asks for: the container's own log in the test output
+    with capsys.disabled():  # shown in every run's output: what a failing install looks like here
+        print(f"\n--- a broken image on a real node, as `helm install --wait` reports it ---\n{report}\n---")
     assert "No module named 'webgatos.settings'" in report or "ModuleNotFoundError" in report, report
     pods = host_tier.pods(host_namespace, "app.kubernetes.io/component=web")
     assert pods and not host_tier.ready_pods(host_namespace, "app.kubernetes.io/component=web")
