@@ -378,7 +378,7 @@ HOST_CLUSTER_NEEDS = $(if $(filter host,$(CLUSTER)),host-cluster-tools)
 
 .PHONY: host-cluster-tools
 host-cluster-tools: venv helm control-plane images ## What CLUSTER=host needs: containerd, runc, CNI plugins (Debian), the node's binaries, the images.
-	$(call ensure-apt,command -v containerd >/dev/null && command -v runc >/dev/null && [ -x /usr/lib/cni/bridge ] && command -v conntrack >/dev/null && command -v nft >/dev/null,containerd runc containernetworking-plugins conntrack nftables iptables,echo "host cluster: install containerd, runc, containernetworking-plugins, conntrack and nftables" >&2; exit 1)
+	$(call ensure-apt,command -v containerd >/dev/null && command -v runc >/dev/null && [ -x /usr/lib/cni/bridge ] && command -v conntrack >/dev/null && command -v nft >/dev/null,containerd runc containernetworking-plugins conntrack nftables iptables,echo "host cluster: install the Debian packages containerd runc containernetworking-plugins conntrack nftables" >&2; exit 1)
 
 .PHONY: cluster-up cluster-down istio-install istio-uninstall
 cluster-up: $(HOST_CLUSTER_NEEDS) ## Create the demo cluster (CLUSTER=minikube|kind|host) with metrics-server.

@@ -319,8 +319,15 @@ class ControlPlane:
         cluster demos install)."""
         crds = str(bundle) if bundle else binaries.istio_file("crd-all.gen.yaml")
         self.kubectl("apply", "--server-side", "--field-manager", "lab", "-f", crds)
-        self.kubectl("wait", "--for", "condition=Established", "--timeout", "60s", "crd", "-l",
-                     "chart=istio")
+
+        # Polled, not `kubectl wait`: that fails at once ("accessor error") on a CRD whose status
+        # has no conditions yet, as a just-applied one may (seen with a busy API server).
+        def established() -> bool:
+            items = self.get("crd", "-l", "chart=istio")["items"]
+            return bool(items) and all(
+                any(c["type"] == "Established" and c["status"] == "True"
+                    for c in (item.get("status") or {}).get("conditions") or []) for item in items)
+        wait_until(established, 60, "Istio's CRDs to be Established", interval=0.2)
 
 
 def _http_ok(url: str) -> bool:

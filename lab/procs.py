@@ -57,6 +57,26 @@ def wait_until(predicate: Callable[[], bool], timeout: float, what: str, interva
         time.sleep(interval)
 
 
+def wait_for_value(predicate: Callable[[], object], timeout: float, what: str, interval: float = 0.25,
+                   explain: Callable[[], str] | None = None):
+    """Poll `predicate` until it returns something truthy; return that. On a timeout the error
+    carries `explain()`: what a person needs to see why it never came."""
+    found = []
+
+    def check() -> bool:
+        value = predicate()
+        if value:
+            found.append(value)
+        return bool(value)
+    try:
+        wait_until(check, timeout, what, interval=interval)
+    except TimeoutError as error:
+        if explain is None:
+            raise
+        raise TimeoutError(f"{error}\n{explain()}") from None
+    return found[-1]
+
+
 def http_status(url: str, timeout: float = 1.0) -> int | None:
     """The HTTP status of a GET, or None when nothing answered."""
     try:

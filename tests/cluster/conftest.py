@@ -17,7 +17,7 @@ import pytest
 from lab import binaries
 from lab.controlplane import ControlPlane
 from lab.node import LabNode
-from lab.procs import ProcessGroup, wait_until
+from lab.procs import ProcessGroup, wait_for_value
 from tests.conftest import require_control_plane
 
 REPO_ROOT = binaries.REPO_ROOT
@@ -76,20 +76,7 @@ class Cluster:
                  explain: Callable[[], str] | None = None):
         """Poll `predicate` (API reads) until it returns something truthy; return that. On a
         timeout the error carries `explain()`: what a person needs to see why it never came."""
-        found = []
-
-        def check():
-            value = predicate()
-            if value:
-                found.append(value)
-            return bool(value)
-        try:
-            wait_until(check, timeout, what, interval=interval)
-        except TimeoutError as error:
-            if explain is None:
-                raise
-            raise TimeoutError(f"{error}\n{explain()}") from None
-        return found[-1]
+        return wait_for_value(predicate, timeout, what, interval, explain)
 
 
 @pytest.fixture(scope="session")

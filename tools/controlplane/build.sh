@@ -82,29 +82,18 @@ build_istio() {
   touch "$out/.complete"
 }
 
-build_metrics() {
-  local out=$cache/metrics-$METRICS_VERSION
+# go_install PART VERSION PACKAGE: `go install PACKAGE@VERSION` into .cache/controlplane/PART-VERSION.
+go_install() {
+  local out=$cache/$1-$2
   [[ -f $out/.complete ]] && return
   mkdir -p "$out"
-  GOBIN=$out go install -trimpath -ldflags "-s -w" "sigs.k8s.io/metrics-server/cmd/metrics-server@$METRICS_VERSION"
+  GOBIN=$out go install -trimpath -ldflags "-s -w" "$3@$2"
   touch "$out/.complete"
 }
 
-build_coredns() {
-  local out=$cache/coredns-$COREDNS_VERSION
-  [[ -f $out/.complete ]] && return
-  mkdir -p "$out"
-  GOBIN=$out go install -trimpath -ldflags "-s -w" "github.com/coredns/coredns@$COREDNS_VERSION"
-  touch "$out/.complete"
-}
-
-build_localpath() {
-  local out=$cache/localpath-$LOCALPATH_VERSION
-  [[ -f $out/.complete ]] && return
-  mkdir -p "$out"
-  GOBIN=$out go install -trimpath -ldflags "-s -w" "github.com/rancher/local-path-provisioner@$LOCALPATH_VERSION"
-  touch "$out/.complete"
-}
+build_metrics() { go_install metrics "$METRICS_VERSION" sigs.k8s.io/metrics-server/cmd/metrics-server; }
+build_coredns() { go_install coredns "$COREDNS_VERSION" github.com/coredns/coredns; }
+build_localpath() { go_install localpath "$LOCALPATH_VERSION" github.com/rancher/local-path-provisioner; }
 
 [[ $# -gt 0 ]] || set -- kube etcd istio metrics coredns localpath
 for part in "$@"; do

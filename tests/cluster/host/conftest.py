@@ -27,7 +27,7 @@ from lab.hostcluster import host, preflight
 from lab.hostcluster.cli import image_archives
 from lab.hostcluster.cluster import HostCluster
 from lab.hostcluster.layout import NODE_BRIDGE, POD_BRIDGE, Layout
-from lab.procs import ProcessGroup, wait_until
+from lab.procs import ProcessGroup, wait_for_value
 
 REPO_ROOT = binaries.REPO_ROOT
 IN_CI = bool(os.environ.get("CI"))
@@ -124,18 +124,9 @@ class HostTier:
 
     def wait_for(self, predicate: Callable[[], object], timeout: float, what: str, namespace: str | None = None,
                  interval: float = 0.5):
-        found = []
-
-        def check():
-            value = predicate()
-            if value:
-                found.append(value)
-            return bool(value)
-        try:
-            wait_until(check, timeout, what, interval=interval)
-        except TimeoutError as error:
-            raise TimeoutError(f"{error}\n{self.explain(namespace) if namespace else ''}") from None
-        return found[-1]
+        """Poll `predicate` until truthy and return its value; a timeout shows the namespace."""
+        return wait_for_value(predicate, timeout, what, interval,
+                              explain=(lambda: self.explain(namespace)) if namespace else None)
 
     def service_url(self, namespace: str, name: str, port: int = 80, replicas: int = 1) -> str:
         """The Service's ClusterIP (from the host, through kube-proxy's rules), once kube-proxy
