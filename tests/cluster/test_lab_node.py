@@ -119,8 +119,12 @@ def test_deletion_runs_prestop_then_sigterm_and_removes_the_pod(cluster, lab_nod
     run = next(r for r in lab_node.runs(namespace) if r.name == name)
     deleted_at = time.time()
     cluster.kubectl("delete", "pod", name, "--namespace", namespace, "--wait=false")
+    # The node deletes the Pod from the API, then records its end: wait for both (under load the
+    # API answered 404 before the record was written).
     cluster.wait_for(lambda: cluster.kubectl("get", "pod", name, "--namespace", namespace,
-                                             check=False).returncode != 0, 60, "the node to remove the Pod")
+                                             check=False).returncode != 0
+                     and any(e["event"] == "terminated" and e.get("pod") == name for e in lab_node.events()),
+                     60, "the node to remove the Pod")
     events = {e["event"]: e["epoch"] for e in lab_node.events() if e.get("pod") == name}
     assert events["sigterm"] - deleted_at >= 1.0 - 0.1  # after the preStop sleep
     assert "sigkill" not in events  # it stopped by itself within the grace period
