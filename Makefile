@@ -376,8 +376,11 @@ shellcheck: ## Ensure shellcheck (Debian package) for the shell-script tests.
 # control plane with kubelet, kube-proxy and CoreDNS, and every image `make images` exports.
 HOST_CLUSTER_NEEDS = $(if $(filter host,$(CLUSTER)),host-cluster-tools)
 
-.PHONY: host-cluster-tools
-host-cluster-tools: venv helm control-plane images ## What CLUSTER=host needs: containerd, runc, CNI plugins (Debian), the node's binaries, the images.
+.PHONY: host-root host-cluster-tools
+host-root:
+	@[ "$$(id -u)" = 0 ] || { echo "CLUSTER=host needs root (containerd, runc, the kubelet and kube-proxy change the host): run it as root, or use CLUSTER=kind or minikube" >&2; exit 1; }
+
+host-cluster-tools: host-root venv helm control-plane images ## What CLUSTER=host needs: containerd, runc, CNI plugins (Debian), the node's binaries, the images.
 	$(call ensure-apt,command -v containerd >/dev/null && command -v runc >/dev/null && [ -x /usr/lib/cni/bridge ] && command -v conntrack >/dev/null && command -v nft >/dev/null,containerd runc containernetworking-plugins conntrack nftables iptables,echo "host cluster: install the Debian packages containerd runc containernetworking-plugins conntrack nftables" >&2; exit 1)
 
 .PHONY: cluster-up cluster-down istio-install istio-uninstall

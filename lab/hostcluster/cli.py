@@ -27,10 +27,10 @@ DOWN_TIMEOUT = 120.0
 def image_archives(folder: Path = IMAGE_ARCHIVES) -> list[Path]:
     """The archives `make images` exported (index.txt lists them; else every .tar there)."""
     index = folder / "index.txt"
-    if index.is_file():
-        return [folder / line.split("\t")[1] if not line.split("\t")[1].startswith("/") else Path(line.split("\t")[1])
-                for line in index.read_text().splitlines() if "\t" in line]
-    return sorted(folder.glob("*.tar"))
+    if not index.is_file():
+        return sorted(folder.glob("*.tar"))
+    # IMAGE<TAB>ARCHIVE lines; an archive's path is absolute or relative to the folder.
+    return [folder / line.split("\t", 1)[1] for line in index.read_text().splitlines() if "\t" in line]
 
 
 def daemon_pid(layout: Layout) -> int | None:

@@ -48,7 +48,7 @@ class LocalPathProvisioner:
             "--provisioner-name", PROVISIONER, "--namespace", "kube-system", "--helper-image", HELPER_IMAGE,
             "--kubeconfig", str(self.plane.admin_kubeconfig), "--configmap-name", CONFIGMAP,
             "--service-account-name", "default", "--helper-pod-file", str(helper)])
-        # It has no health endpoint; it lists the StorageClasses once its controller runs.
-        wait_until(lambda: "provisioner" in self.proc.log_tail(200).lower() or not self.proc.alive(), timeout,
-                   "local-path-provisioner to start", interval=0.2, proc=self.proc)
+        # It has no health endpoint: its controller says when it runs.
+        wait_until(lambda: "Started provisioner controller" in self.proc.log_tail(200), timeout,
+                   "local-path-provisioner's controller", interval=0.2, proc=self.proc)
         return self

@@ -56,9 +56,13 @@ def prepare(host_tier, namespace: str, scenario: Scenario) -> list[str]:
 def test_installs_on_real_pods_and_passes_helm_test(host_tier, host_namespace, scenario):
     extra = prepare(host_tier, host_namespace, scenario)
     host_tier.install("lab", host_namespace, scenario.chart_dir, *scenario.helm_args()[1:], *extra)
-    pods = host_tier.pods(host_namespace)
-    assert pods and all(p["status"]["phase"] in ("Running", "Succeeded") for p in pods), host_tier.explain(
-        host_namespace)
+    # An HPA may add Pods after the install (its minimum above replicaCount): they must come up too.
+    def all_up():
+        pods = [p for p in host_tier.pods(host_namespace) if not p["metadata"].get("deletionTimestamp")]
+        return pods and all(p["status"].get("phase") == "Succeeded" or any(
+            c["type"] == "Ready" and c["status"] == "True" for c in p["status"].get("conditions", []))
+            for p in pods) and pods
+    pods = host_tier.wait_for(all_up, 90, "every Pod Ready", host_namespace)
     for pod in pods:
         spec = pod["spec"]
         for container in spec["containers"]:
