@@ -30,13 +30,10 @@ help: ## Show this help.
 .PHONY: venv
 venv: $(VENV)/.installed ## Build .venv with the pinned dependencies.
 
-$(VENV)/.installed: requirements-dev.txt constraints.txt services/webgatos/requirements.txt services/sqrt/requirements.txt Makefile
+$(VENV)/.installed: requirements-dev.txt constraints.txt services/webgatos/requirements.txt services/sqrt/requirements.txt pyproject.toml
 	@[ -x $(PY) ] || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --disable-pip-version-check -r requirements-dev.txt -c constraints.txt
-	@# Make the repo's packages and both services importable from .venv (python -m lab, webgatos:create_app()).
-	@site=$$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])'); \
-	  printf '%s\n' "$(CURDIR)" "$(CURDIR)/services/common" "$(CURDIR)/services/webgatos" "$(CURDIR)/services/sqrt" \
-	    > "$$site/resilience_lab.pth"
+	$(PIP) install -q --disable-pip-version-check --no-deps -e .
 	@touch $@
 
 # $(call ensure-apt,PRESENT,PACKAGE,OTHERWISE): nothing when the shell test PRESENT passes, else
@@ -83,6 +80,13 @@ $(CONTROL_PLANE)/%/.complete: tools/controlplane/build.sh tools/controlplane/ver
 	tools/controlplane/build.sh $(firstword $(subst -, ,$*))
 	@touch $@
 
+ISTIO_CRDS_BUNDLE := $(CONTROL_PLANE)/istio-$(ISTIO_VERSION)/crd-all.gen.yaml
+.PHONY: istio-crds
+istio-crds: $(ISTIO_CRDS_BUNDLE) ## Fetch the pinned Istio's CRD bundle (what the chart tests validate against) into .cache/.
+
+$(ISTIO_CRDS_BUNDLE): tools/controlplane/versions.env
+	tools/controlplane/build.sh crds
+
 .PHONY: tools
 tools: venv redis java hazelcast helm browser shellcheck control-plane ## Install everything the tests and the lab need.
 
@@ -121,8 +125,8 @@ test-host: tools host-cluster-tools ## Run only the real-node tier: a one-node c
 	$(PY) -m pytest tests/cluster/host
 
 .PHONY: test-fast
-test-fast: venv helm ## The edit loop: unit and chart tests only (no lab, no control plane start).
-	$(PY) -m pytest tests/unit tests/charts -q
+test-fast: venv ## The edit loop: every test that starts no process (marker `processes`, tests/conftest.py), under a minute.
+	$(PY) -m pytest --no-processes -q
 
 # The property-based fuzz suites (Hypothesis). `make test` runs them with the bounded "default"
 # profile; test-fuzz runs only them, with the "fuzz" profile's many more examples (tests/conftest.py).
@@ -184,7 +188,7 @@ $(VEGETA):
 	GOBIN=$(abspath $(dir $@)) go install github.com/tsenart/vegeta/v12@$(VEGETA_VERSION)
 
 .PHONY: bench
-bench: tools vegeta ## Measure webgatos per store against a Flask hello (saturation, CPU, p95, RSS, start-up; the ratios), worker models, sqrt and the lab into docs/benchmarks.md.
+bench: tools vegeta ## Measure webgatos per store against a Flask hello (saturation, CPU, p95, RSS, start-up; the ratios), worker models, sqrt and the lab into reports/bench/benchmarks.md.
 	$(PY) -m lab bench
 
 # -- section: charts and images (owner: charts) --
@@ -232,7 +236,7 @@ chart-lint: helm ## helm lint --strict both charts with their defaults and every
 	done
 
 .PHONY: chart-test
-chart-test: venv helm ## Render, validate (Kubernetes and Istio schemas) and check both charts offline.
+chart-test: venv helm istio-crds ## Render, validate (Kubernetes and Istio schemas) and check both charts offline.
 	$(PY) -m pytest tests/charts -q
 # -- section: load tests (owner: loadtests) --
 ##@ Load tests (Locust; docs/loadtests.md)

@@ -13,6 +13,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
+from loadtests.durations import parse_seconds
+
 DEFAULT_DENY_NAMESPACES = ("kube-system", "kube-public", "kube-node-lease", "istio-system")
 FORCE_FLAG = "--i-know-what-i-am-doing"
 
@@ -27,25 +29,14 @@ class Abort(RuntimeError):
 
 # Parsing
 
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
-_DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
-
-
 def parse_duration(text: str, option: str = "--interval") -> float:
-    """Seconds from `15s`, `1m`, `1m30s`, `500ms`, `2h` or plain seconds (`15`, `2.5`).
-    Refuses anything else and anything not positive."""
-    raw = str(text).strip().lower()
-    unsigned = raw.removeprefix("-")
-    parts = _DURATION_PART.findall(unsigned)
-    if parts and "".join(number + unit for number, unit in parts) == unsigned:
-        seconds = sum(float(number) * _DURATION_UNITS[unit] for number, unit in parts)
-        seconds = -seconds if raw.startswith("-") else seconds
-    else:
-        try:
-            seconds = float(raw)
-        except ValueError:
-            raise Refusal(f"{option}: cannot read {text!r}; use plain seconds or units like 15s, 1m, 1m30s, 500ms"
-                          ) from None
+    """Seconds from `15s`, `1m`, `1m30s`, `500ms`, `2h` or plain seconds (`15`, `2.5`)
+    (loadtests/durations.py). Refuses anything else and anything not positive."""
+    try:
+        seconds = parse_seconds(text)
+    except ValueError:
+        raise Refusal(f"{option}: cannot read {text!r}; use plain seconds or units like 15s, 1m, 1m30s, 500ms"
+                      ) from None
     if not math.isfinite(seconds) or seconds <= 0:
         raise Refusal(f"{option} must be positive, got {text!r}")
     return seconds
@@ -151,7 +142,9 @@ def check_namespace(namespace: str | None, deny: Iterable[str] = DEFAULT_DENY_NA
         raise Refusal(f"--namespace {namespace!r} is not a valid namespace name")
     denied = set(deny) | {"kube-system"}
     if namespace in denied and not force:
-        raise Refusal(f"refusing namespace {namespace!r}: it is on the deny list ({', '.join(sorted(denied))}); "
+        # An entry no namespace could have (a control character, say) is shown escaped, on the one line.
+        shown = ", ".join(name if name.isprintable() else repr(name) for name in sorted(denied))
+        raise Refusal(f"refusing namespace {namespace!r}: it is on the deny list ({shown}); "
                       f"pass {FORCE_FLAG} to override")
     return namespace
 

@@ -1,4 +1,4 @@
-"""The local lab target: signal a replica (a container's process on the lab's node, lab/node.py),
+"""The local lab target: signal a replica (a container's process on the lab's node, lab/kube/node/),
 which then restarts it the way a kubelet restarts a crashed container.
 
 Victims come from the replica state file (replicas.json), whose format this module owns: the lab

@@ -1,35 +1,8 @@
-"""`python -m lab COMMAND`: the local lab's command line. Each command lives in its own module,
-which exposes `register(subparsers)`; the parser it adds sets `func(args) -> exit code`."""
+"""`python -m lab COMMAND`: the local lab's command line (lab/cli/)."""
 
-import argparse
-import importlib
 import sys
 
-COMMAND_MODULES = ["lab.serve", "lab.envoy", "lab.runner", "lab.experiment", "lab.bench", "lab.hostcluster.cli"]
-
-
-class OneLineErrors(argparse.ArgumentParser):
-    """Bad arguments exit 2 with one line on stderr, not argparse's usage block (--help shows it).
-    Subcommand parsers are made of the same class."""
-
-    def error(self, message: str):
-        self.exit(2, f"{self.prog}: error: {' '.join(message.splitlines())} (see --help)\n")
-
-    def _get_values(self, action, arg_strings):
-        # Python 3.11 turns `--opt=--` into an empty list that skips the option's type check.
-        if arg_strings == ["--"] and action.option_strings and action.nargs is None:
-            self.error(f"argument {'/'.join(action.option_strings)}: expected one argument")
-        return super()._get_values(action, arg_strings)
-
-
-def main(argv=None) -> int:
-    parser = OneLineErrors(prog="python -m lab", description=__doc__.splitlines()[0])
-    subparsers = parser.add_subparsers(dest="command", required=True)
-    for module_name in COMMAND_MODULES:
-        importlib.import_module(module_name).register(subparsers)
-    args = parser.parse_args(argv)
-    return args.func(args)
-
+from lab.cli.main import main
 
 if __name__ == "__main__":
     sys.exit(main())

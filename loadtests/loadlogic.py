@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from urllib.parse import urlsplit
 
+from durations import parse_seconds  # a sibling: Locust puts the locustfile's folder on sys.path
+
 # Error types: one name per kind of failure, so Locust's error table and the summary count the
 # same things (a message with the colors in it would make one table row per color pair).
 COLOR_CHANGED = "color changed"
@@ -22,7 +24,6 @@ MISSING_COLOR = "missing color"
 UNEXPECTED_BODY = "unexpected body"
 
 OFF = "off"
-DURATION_PATTERN = re.compile(r"^(?:(?P<h>\d+(?:\.\d+)?)h)?(?:(?P<m>\d+(?:\.\d+)?)m)?(?:(?P<s>\d+(?:\.\d+)?)s?)?$")
 COLOR_PATTERN = re.compile(r"^#[0-9a-f]{6}$")
 BODY_TAG_PATTERN = re.compile(r"<body\b[^>]*>", re.IGNORECASE)
 
@@ -81,16 +82,6 @@ def positive_int(text) -> int:
     return value
 
 
-def non_negative_int(text) -> int:
-    try:
-        value = int(str(text).strip())
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}")
-    return value
-
-
 def positive_rate(text) -> float:
     try:
         value = _number(text)
@@ -102,13 +93,14 @@ def positive_rate(text) -> float:
 
 
 def duration_seconds(text) -> float:
-    """Seconds as `90`, `90s`, `2m`, `1m30s` or `1h`; 0 is allowed."""
-    raw = str(text).strip().lower()
-    match = DURATION_PATTERN.match(raw) if raw else None
-    if match is None:
+    """Seconds as `90`, `90s`, `2m`, `1m30s`, `500ms` or `1h` (durations.py); 0 is allowed."""
+    try:
+        seconds = parse_seconds(text)
+    except ValueError:
+        seconds = math.nan
+    if not 0 <= seconds < math.inf:  # also refuses nan
         raise argparse.ArgumentTypeError(f"expected a duration like 90, 90s, 2m or 1m30s, got {text!r}")
-    hours, minutes, seconds = (float(match.group(unit) or 0) for unit in "hms")
-    return hours * 3600 + minutes * 60 + seconds
+    return seconds
 
 
 def target_problem(url: str | None, timeout: float = 3.0) -> str | None:

@@ -18,10 +18,11 @@ import kubernetes_validate
 import kubernetes_validate.utils
 import yaml
 
-from lab import binaries
-from lab.topology import deep_merge
+from lab.host import binaries
+from lab.host.paths import REPO_ROOT
+from lab.workloads import helm
+from lab.workloads.helm import deep_merge
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 CHARTS_DIR = REPO_ROOT / "charts"
 CHART_NAMES = ("webgatos", "sqrt")
 RELEASE = "lab"
@@ -29,12 +30,11 @@ NAMESPACE = "resilience-lab"
 HELM_TIMEOUT_SECONDS = 120
 # The oldest Kubernetes the charts support and the newest schemas kubernetes-validate ships.
 K8S_VERSIONS = ("1.30", kubernetes_validate.utils.major_minor(kubernetes_validate.utils.latest_version()))
-ISTIO_GROUP = "networking.istio.io"
+ISTIO_GROUPS = ("networking.istio.io", "security.istio.io")
 YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # the C parser: the Istio bundle is 0.9 MB
 ISTIO_CRDS_HINT = (
-    "Istio CRD schemas not found: set ISTIO_CRDS to a copy of Istio's crd-all.gen.yaml (or a folder "
-    "holding it), e.g. `ISTIO_CRDS=/path/to/istio/manifests/charts/base/files/crd-all.gen.yaml`; "
-    "by default the tests look in ../shared/schemas/istio/ beside the repository.")
+    "Istio CRD schemas not found: run `make istio-crds` (the pinned Istio's crd-all.gen.yaml into "
+    ".cache/controlplane/), or set ISTIO_CRDS to a copy of it (or a folder holding it).")
 
 
 @dataclass(frozen=True)
@@ -92,14 +92,9 @@ def istioctl() -> str:
 
 
 def run_helm(*args: str, check: bool = True) -> subprocess.CompletedProcess:
-    argv = [binaries.helm(), *args]
-    env = {**os.environ, "HELM_CACHE_HOME": str(REPO_ROOT / ".cache" / "helm-cache"),
-           "HELM_CONFIG_HOME": str(REPO_ROOT / ".cache" / "helm-config"),
-           "HELM_DATA_HOME": str(REPO_ROOT / ".cache" / "helm-data")}
-    result = subprocess.run(argv, capture_output=True, text=True, timeout=HELM_TIMEOUT_SECONDS, env=env,
-                            stdin=subprocess.DEVNULL)
+    result = helm.run_helm(*args, timeout=HELM_TIMEOUT_SECONDS, check=False)
     if check and result.returncode != 0:
-        raise HelmFailed(argv, result)
+        raise HelmFailed(["helm", *args], result)
     return result
 
 
@@ -128,7 +123,7 @@ def chart_values(scenario: Scenario) -> dict:
 
 
 def is_istio(doc: dict) -> bool:
-    return doc.get("apiVersion", "").startswith(ISTIO_GROUP + "/")
+    return doc.get("apiVersion", "").split("/", 1)[0] in ISTIO_GROUPS
 
 
 def doc_id(doc: dict) -> str:
@@ -171,9 +166,9 @@ def validate_kubernetes(doc: dict, version: str) -> str | None:
 
 
 def istio_crds_path() -> Path | None:
-    """The Istio CRD bundle: $ISTIO_CRDS (file or folder), else ../shared/schemas/istio/."""
+    """The Istio CRD bundle: $ISTIO_CRDS (file or folder), else the pinned Istio's (make istio-crds)."""
     configured = os.environ.get("ISTIO_CRDS")
-    candidate = Path(configured) if configured else REPO_ROOT.parent / "shared" / "schemas" / "istio"
+    candidate = Path(configured) if configured else binaries.control_plane_dir("istio") / "crd-all.gen.yaml"
     if candidate.is_dir():
         candidate = candidate / "crd-all.gen.yaml"
     return candidate if candidate.is_file() else None

@@ -7,9 +7,15 @@ tests/cluster/conftest.py.
 
 Hypothesis profiles (HYPOTHESIS_PROFILE): `default`, bounded for `make test`; `fuzz`, many more
 examples, for `make test-fuzz`.
+
+Marker `processes`: the test starts a process (a server, a CLI, helm). Every test under
+PROCESS_TIERS or using one of PROCESS_FIXTURES has it; elsewhere a module or test says so
+itself. `--no-processes` (make test-fast) runs the rest, and there any attempt to start a process
+fails the test, so a missing marker cannot hide.
 """
 
 import os
+import subprocess
 import uuid
 from pathlib import Path
 
@@ -18,12 +24,15 @@ from hypothesis import HealthCheck, settings
 from hypothesis.configuration import set_hypothesis_home_dir
 from hypothesis.database import DirectoryBasedExampleDatabase
 
-from lab import binaries
-from lab.procs import LOOPBACK, ProcessGroup, free_port
+from lab.host import binaries
+from lab.host.paths import REPO_ROOT
+from lab.host.procs import LOOPBACK, ProcessGroup, free_port
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 WEBGATOS_GUNICORN_CONF = REPO_ROOT / "services" / "webgatos" / "gunicorn.conf.py"
 SQRT_GUNICORN_CONF = REPO_ROOT / "services" / "sqrt" / "gunicorn.conf.py"
+# The admin API's credential of every replica start_webgatos starts, and the header that carries it.
+ADMIN_TOKEN = "test-admin-token-0123456789"
+ADMIN_AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
 # Hypothesis keeps its example database and caches in .cache/ (git-ignored), not in ./.hypothesis.
 HYPOTHESIS_HOME = REPO_ROOT / ".cache" / "hypothesis"
@@ -45,6 +54,48 @@ def fuzz_examples(share: float) -> int:
     """max_examples for one fuzz test, scaled from the profile's: above 1 where examples are cheap
     (in-process), 1 or below where each one costs real processes and sockets."""
     return max(5, round(settings.default.max_examples * share))
+
+
+# Folders whose every test runs real servers: the API server, gunicorn, Redis, Envoy, a node.
+PROCESS_TIERS = ("cluster", "integration", "e2e")
+# Fixtures (below) that start real servers: a test using one starts processes wherever it lives.
+PROCESS_FIXTURES = {"procs", "session_procs", "redis_url", "hazelcast_members", "start_webgatos"}
+
+
+def pytest_addoption(parser):
+    parser.addoption("--no-processes", action="store_true",
+                     help="run only the tests not marked `processes`; starting a process fails the test")
+
+
+def pytest_collection_modifyitems(config, items):
+    tests_dir = Path(__file__).parent
+    for item in items:
+        tier = item.path.relative_to(tests_dir).parts[0] if item.path.is_relative_to(tests_dir) else None
+        if (tier in PROCESS_TIERS
+                or PROCESS_FIXTURES.intersection(getattr(item, "fixturenames", ()))):
+            item.add_marker(pytest.mark.processes)
+    if config.getoption("--no-processes"):
+        selected = [item for item in items if "processes" not in item.keywords]
+        config.hook.pytest_deselected(items=[item for item in items if "processes" in item.keywords])
+        items[:] = selected
+
+
+class ProcessStarted(AssertionError):
+    pass
+
+
+@pytest.fixture(autouse=True)
+def _no_process_unless_marked(request, monkeypatch):
+    """Under --no-processes, a test that starts a process fails, naming the marker it lacks."""
+    if not request.config.getoption("--no-processes"):
+        return
+
+    def refuse(*args, **kwargs):
+        raise ProcessStarted(f"{request.node.nodeid} starts a process: mark it `pytest.mark.processes`")
+
+    monkeypatch.setattr(subprocess.Popen, "_execute_child", refuse)
+    monkeypatch.setattr(os, "fork", refuse)
+    monkeypatch.setattr(os, "posix_spawn", refuse)
 
 
 @pytest.fixture
@@ -120,7 +171,8 @@ def start_webgatos(procs, redis_url, request):
 
     def start(store: str = "memory", replicas: int = 2, **env) -> list[str]:
         # No drain pause at teardown (the graceful-shutdown test sets SHUTDOWN_DRAIN_SECONDS itself).
-        base_env = {"SESSION_STORE": store, "SECRET_KEY": "test-secret-key", "SHUTDOWN_DRAIN_SECONDS": "0"}
+        base_env = {"SESSION_STORE": store, "SECRET_KEY": "test-secret-key", "SHUTDOWN_DRAIN_SECONDS": "0",
+                    "ADMIN_TOKEN": ADMIN_TOKEN}
         if store == "redis":
             base_env["REDIS_URL"] = redis_url
         elif store == "hazelcast":

@@ -1,9 +1,9 @@
 """Files docker-compose.yml mounts: one static Envoy bootstrap per mesh scenario, for people with
 Docker but without the lab's control plane. `python -m lab.compose` writes them from istiod's own
-output: for each scenario it runs the lab (lab/topology.py), reads what the ingress gateway's
-Envoy holds (/config_dump: listener, route, cluster; see lab/envoy.py), and only makes it static:
+output: for each scenario it runs the lab (lab/workloads/topology.py), reads what the ingress gateway's
+Envoy holds (/config_dump: listener, route, cluster; see lab/kube/mesh/admin.py), and only makes it static:
 the route inline instead of RDS, the replicas by their Compose names instead of EDS, with the
-readiness check Kubernetes endpoints would give (lab/balancer.py's), and the lab's random port
+readiness check Kubernetes endpoints would give (lab/host/balancer.py's), and the lab's random port
 and namespace replaced by fixed ones. No policy is translated here.
 """
 
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import yaml
 
-from lab.balancer import READINESS_CHECK
+from lab.host.balancer import READINESS_CHECK
 
 HERE = Path(__file__).resolve().parent
 LISTEN_PORT = 10000
@@ -28,7 +28,7 @@ def envoy_path(scenario: str) -> Path:
 
 
 def static_bootstrap(config: dict, listen_port: int, namespace: str) -> dict:
-    """A bootstrap from `config` (lab.envoy.observed's listener/route/cluster) for Compose."""
+    """A bootstrap from `config` (lab.kube.mesh.admin.gateway_config's listener/route/cluster) for Compose."""
     text = json.dumps({key: config[key] for key in ("listener", "route", "cluster")})
     for token in (f".{namespace}.", f"/namespaces/{namespace}/", f'"{namespace}"'):
         text = text.replace(token, token.replace(namespace, NAMESPACE))
@@ -65,20 +65,19 @@ def render(scenario: str, config: dict, listen_port: int, namespace: str) -> str
 
 def generate(cluster, scenarios: list[str], workdir: Path) -> dict[str, str]:
     """scenario -> file text, each from a topology of `cluster` (a running LabCluster)."""
-    from lab.envoy import topology_config
-    from lab.topology import TopologySpec, running
+    from lab.workloads.topology import TopologySpec, gateway_config, running
 
     texts = {}
     for scenario in scenarios:
         spec = TopologySpec(store="memory", replicas=2, scenario=scenario)
         with running(spec, workdir / scenario, cluster) as topology:
-            port = int(topology.url.rsplit(":", 1)[1])
-            texts[scenario] = render(scenario, topology_config(topology), port, topology.namespace)
+            texts[scenario] = render(scenario, gateway_config(topology), topology.release.port, topology.namespace)
     return texts
 
 
 def main() -> int:
-    from lab.topology import LabCluster, scenario_names
+    from lab.kube.cluster import LabCluster
+    from lab.workloads.topology import scenario_names
 
     names = scenario_names()
     for path in sorted(HERE.glob("envoy-*.yaml")):

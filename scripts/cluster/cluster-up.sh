@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Create the demo cluster (CLUSTER=minikube|kind|host, named CLUSTER_NAME) with metrics-server, so
 # the HPA demo has CPU metrics. Reuses the cluster when it already exists. CLUSTER=host is a
-# one-node cluster on this Linux machine (root; lab/hostcluster/), with the images of `make images`.
+# one-node cluster on this Linux machine (root; lab/kube/hostcluster/), with the images of `make images`.
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "$0")/lib.sh"
 

@@ -115,6 +115,7 @@ def webgatos_web_pods(*set_values: str) -> list[dict]:
             if doc["spec"]["template"]["metadata"]["labels"].get("app.kubernetes.io/component") == "web"]
 
 
+@pytest.mark.processes
 @pytest.mark.parametrize("workload", CHAOS_WORKLOADS, ids=lambda doc: doc["kind"])
 def test_chaos_selector_hits_the_charts_web_pods_and_nothing_else(workload):
     terms = selector_terms(container_args(workload).selector)
@@ -130,6 +131,7 @@ def documented_labels() -> dict[str, str]:
     return dict(re.findall(r"^\| `(kube-monkey/[a-z-]+)` \| (.+?) \|$", readme, flags=re.MULTILINE))
 
 
+@pytest.mark.processes
 def test_readme_documents_exactly_the_kube_monkey_labels_the_chart_renders():
     (deployment,) = webgatos_web_pods("kubeMonkey.enabled=true", "kubeMonkey.mtbf=2",
                                       "kubeMonkey.killMode=fixed-percent", "kubeMonkey.killValue=50")

@@ -13,6 +13,8 @@ import sqrt.settings
 import webgatos
 import webgatos.settings
 
+pytestmark = pytest.mark.processes  # helm, the CLIs or servers, in most tests
+
 SCENARIOS = chartlib.scenarios()
 SCENARIO_IDS = [scenario.id for scenario in SCENARIOS]
 WEBGATOS_SCENARIOS = [scenario for scenario in SCENARIOS if scenario.chart == "webgatos"]
@@ -38,9 +40,9 @@ def pod_spec(workload: dict) -> dict:
     return workload["spec"]["template"]["spec"]
 
 
-def literal_env(container: dict, placeholder: str = "from-a-secret") -> dict[str, str]:
+def literal_env(container: dict, placeholder: str = "from-a-kubernetes-secret") -> dict[str, str]:
     """The container's environment as the app would see it; secret references become a placeholder
-    and $(VAR) references are expanded as the kubelet does."""
+    (long enough to pass for the admin token) and $(VAR) references are expanded as the kubelet does."""
     env = {}
     for item in container.get("env", []):
         value = item.get("value", placeholder)

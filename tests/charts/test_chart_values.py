@@ -6,6 +6,8 @@ import chartlib
 import pytest
 import yaml
 
+pytestmark = pytest.mark.processes  # helm, the CLIs or servers, in most tests
+
 
 def rendering_error(chart: str, *assignments: str) -> str:
     args = [str(chartlib.CHARTS_DIR / chart)]

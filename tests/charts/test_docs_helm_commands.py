@@ -91,6 +91,7 @@ def test_the_docs_show_helm_examples_for_both_charts():
     assert any(set_assignments(argv) for _, argv in CHART_COMMANDS)
 
 
+@pytest.mark.processes
 @pytest.mark.parametrize(("where", "argv"), CHART_COMMANDS, ids=[where for where, _ in CHART_COMMANDS])
 def test_documented_set_keys_exist_and_the_command_renders(where, argv):
     chart = chart_of(argv)

@@ -10,8 +10,8 @@ import sys
 import chartlib
 import pytest
 
-from lab import balancer
-from lab.procs import LOOPBACK, free_port, http_status
+from lab.host import balancer
+from lab.host.procs import LOOPBACK, free_port, http_status
 
 SCRIPT_TIMEOUT_SECONDS = 60
 
@@ -95,6 +95,7 @@ def test_webgatos_session_check_retries_the_releases_own_injected_faults(start_w
     assert "HTTP Error 503" in result.stdout and "(injected, after 10 retries)" in result.stdout, result.stdout
 
 
+@pytest.mark.processes
 @pytest.mark.parametrize("chart", chartlib.CHART_NAMES)
 def test_hook_fails_with_a_reason_when_nothing_answers(chart):
     url = f"http://{LOOPBACK}:{free_port()}"

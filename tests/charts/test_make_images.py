@@ -8,6 +8,8 @@ import subprocess
 import chartlib
 import pytest
 
+pytestmark = pytest.mark.processes  # helm, the CLIs or servers, in most tests
+
 
 def make_images(tmp_path, **env):
     return subprocess.run(["make", "--no-print-directory", "images"], cwd=chartlib.REPO_ROOT, capture_output=True,

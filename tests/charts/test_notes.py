@@ -3,6 +3,8 @@
 import chartlib
 import pytest
 
+pytestmark = pytest.mark.processes  # helm, the CLIs or servers, in most tests
+
 
 def notes(chart: str, *values_files: str) -> str:
     args = ["install", chartlib.RELEASE, str(chartlib.CHARTS_DIR / chart), "--dry-run=client",

@@ -9,6 +9,8 @@ import subprocess
 import chartlib
 import pytest
 
+pytestmark = pytest.mark.processes  # helm, the CLIs or servers, in most tests
+
 SCENARIOS = chartlib.scenarios()
 SCENARIO_IDS = [scenario.id for scenario in SCENARIOS]
 
@@ -50,6 +52,8 @@ def test_istioctl_validates_every_render(scenario, tmp_path):
     if scenario.chart == "webgatos" and values["istio"]["enabled"]:
         assert {"VirtualService", "DestinationRule"} <= kinds
         assert ("Gateway" in kinds) == values["istio"]["gateway"]["enabled"]
+        assert ("AuthorizationPolicy" in kinds) == (values["istio"]["gateway"]["enabled"]
+                                                    and values["istio"]["authorizationPolicy"]["enabled"])
     elif scenario.chart == "sqrt" and values["istio"]["enabled"]:
         assert kinds == {"Gateway", "VirtualService"}
     else:

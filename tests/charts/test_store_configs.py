@@ -12,8 +12,8 @@ import pytest
 import redis
 import yaml
 
-from lab import binaries
-from lab.procs import LOOPBACK, free_port, http_status, wait_hazelcast_ready, wait_until
+from lab.host import binaries
+from lab.host.procs import LOOPBACK, free_port, http_status, wait_hazelcast_ready, wait_until
 
 REDIS_SCENARIO = chartlib.Scenario("webgatos", "ci/redis-values",
                                    (chartlib.CHARTS_DIR / "webgatos/ci/redis-values.yaml",))

@@ -1,7 +1,7 @@
 """Fixtures of the cluster tests: one real control plane for the session (etcd, kube-apiserver,
 kube-controller-manager, kube-scheduler from `make control-plane`, Istio's CRDs applied), a
 namespace per test that enforces PodSecurity `restricted`, Helm and kubectl bound to that server,
-and the lab's node (lab/node.py) for tests that need Pods to run.
+and the lab's node (lab/kube/node/) for tests that need Pods to run.
 """
 
 import re
@@ -14,13 +14,13 @@ from pathlib import Path
 import chartlib
 import pytest
 
-from lab import binaries
-from lab.controlplane import ControlPlane
-from lab.node import LabNode
-from lab.procs import ProcessGroup, wait_for_value
+from lab.host.procs import ProcessGroup, wait_for_value
+from lab.kube.controlplane import ControlPlane
+from lab.kube.mesh.gateway import GATEWAY_NAMESPACE
+from lab.kube.node.lifecycle import LabNode
+from lab.workloads.helm import run_helm
 from tests.conftest import require_control_plane
 
-REPO_ROOT = binaries.REPO_ROOT
 HELM_TIMEOUT = 180
 # client-go prints each warning of the API server (PodSecurity, deprecations, unknown fields) on
 # stderr through its warning handler; Helm and kubectl both do.
@@ -42,11 +42,7 @@ class Cluster:
     plane: ControlPlane
 
     def helm(self, *args: str, check: bool = True, kubeconfig: Path | None = None) -> subprocess.CompletedProcess:
-        env = {**self.plane.env(kubeconfig), "HELM_CACHE_HOME": str(REPO_ROOT / ".cache" / "helm-cache"),
-               "HELM_CONFIG_HOME": str(REPO_ROOT / ".cache" / "helm-config"),
-               "HELM_DATA_HOME": str(REPO_ROOT / ".cache" / "helm-data")}
-        result = subprocess.run([binaries.helm(), *args], capture_output=True, text=True, env=env,
-                                timeout=HELM_TIMEOUT, stdin=subprocess.DEVNULL)
+        result = run_helm(*args, env=self.plane.env(kubeconfig), timeout=HELM_TIMEOUT, check=False)
         if check and result.returncode != 0:
             raise AssertionError(f"helm {' '.join(args)} exited {result.returncode}:\n{result.stderr}{result.stdout}")
         return result
@@ -86,9 +82,11 @@ def cluster(tmp_path_factory) -> Cluster:
     with ProcessGroup(workdir / "logs") as group:
         # The HPA controller every 3 s (the default 15 s) so that its verdicts come quickly.
         plane = ControlPlane(workdir, group, controller_args=["--horizontal-pod-autoscaler-sync-period=3s"]).start()
-        # The Istio release the cluster demos install (istio/install/istio.env), as the offline
-        # chart tests use it; the lab's own istiod build brings its own otherwise.
+        # Istio's CRDs as the offline chart tests validate against them, and the namespace of
+        # Istio's ingress gateway, as `make istio-install` leaves them: the webgatos chart puts
+        # its gateway AuthorizationPolicy there when its Istio resources are on.
         plane.apply_istio_crds(chartlib.istio_crds_path())
+        plane.kubectl("create", "namespace", GATEWAY_NAMESPACE)
         yield Cluster(plane)
 
 

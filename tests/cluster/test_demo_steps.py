@@ -13,7 +13,7 @@ import pytest
 import yaml
 from chartlib import REPO_ROOT
 
-from lab import binaries
+from lab.host import binaries
 
 DEMOS = ("scale", "hpa", "nonscalable", "redis", "hazelcast", "loadtest", "chaos", "istio", "fault")
 ISTIO_DEMOS = {"istio", "fault"}

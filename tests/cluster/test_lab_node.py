@@ -1,4 +1,4 @@
-"""The lab's node (lab/node.py), the kubelet stand-in, against the real API server and scheduler:
+"""The lab's node (lab/kube/node/), the kubelet stand-in, against the real API server and scheduler:
 it registers a Ready Node that only tolerating Pods land on, runs the chart's Pods as processes
 with their environment resolved from the Pod spec, reports status and restarts as a kubelet does,
 and honours graceful deletion."""
@@ -99,7 +99,7 @@ def test_a_failing_liveness_probe_restarts_the_container(cluster, lab_node, name
 
 def test_readiness_follows_the_store(cluster, lab_node, namespace, procs):
     """/readyz checks the store: a Redis that is gone makes the Pod unready, not dead."""
-    from lab.procs import free_port
+    from lab.host.procs import free_port
     port = free_port()
     redis = procs.redis(port)
     values = ["--set", "sessionStore.type=redis", "--set", "sessionStore.redis.bundled=false",
@@ -146,7 +146,7 @@ def test_an_image_the_node_cannot_run_waits_with_the_reason(cluster, lab_node, n
 
 @pytest.fixture
 def procs(tmp_path):
-    from lab.procs import ProcessGroup
+    from lab.host.procs import ProcessGroup
     with ProcessGroup(tmp_path / "logs") as group:
         yield group
 

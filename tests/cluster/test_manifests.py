@@ -9,7 +9,7 @@ from chartlib import REPO_ROOT
 
 
 def test_make_kube_monkey_applies(cluster):
-    from lab import binaries
+    from lab.host import binaries
 
     result = subprocess.run(["make", "-s", "kube-monkey", f"KUBECTL={binaries.control_plane('kubectl')}"],
                             capture_output=True, text=True, cwd=REPO_ROOT, env=cluster.plane.env(), timeout=120)

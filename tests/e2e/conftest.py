@@ -1,5 +1,5 @@
 """Fixtures of the end-to-end tests: the lab's Kubernetes and Istio for the session (control
-plane, the lab's node, istiod, the ingress gateway: lab.topology.LabCluster), and topologies on
+plane, the lab's node, istiod, the ingress gateway: lab.kube.cluster.LabCluster), and topologies on
 it, one namespace each, removed when the test ends."""
 
 import itertools
@@ -7,7 +7,8 @@ from contextlib import ExitStack
 
 import pytest
 
-from lab.topology import LabCluster, TopologySpec, running
+from lab.kube.cluster import LabCluster
+from lab.workloads.topology import TopologySpec, running
 from tests.conftest import require_control_plane
 
 # A killed container is back after half a second: tests wait for it, not for a demo's pacing.
@@ -24,7 +25,7 @@ def lab_cluster(tmp_path_factory) -> LabCluster:
 @pytest.fixture
 def topology(lab_cluster, tmp_path):
     """start(scenario, store="memory", replicas=2, values=None, drain_seconds=2) -> a running
-    lab.topology.Topology (chart installed, replicas routed through the gateway)."""
+    lab.workloads.topology.Topology (chart installed, replicas routed through the gateway)."""
     with ExitStack() as stack:
         names = itertools.count()
 

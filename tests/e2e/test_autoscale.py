@@ -10,12 +10,14 @@ import uuid
 
 import pytest
 
-from lab import autoscale
-from lab.metrics import METRIC_RESOLUTION_SECONDS
-from lab.procs import wait_until
+from lab.experiments import autoscale
+from lab.host.paths import CHARTS, LAB_VALUES
+from lab.host.procs import wait_until
+from lab.kube.metrics_server import METRIC_RESOLUTION_SECONDS
+from lab.workloads.helm import run_helm
 from tests.conftest import REPO_ROOT
 
-SYNC_PERIOD = 5.0  # lab.topology.LAB_CONTROLLER_ARGS
+SYNC_PERIOD = 5.0  # lab.kube.cluster.LAB_CONTROLLER_ARGS
 
 
 @pytest.fixture(scope="module")
@@ -61,8 +63,9 @@ def test_a_pod_killed_by_the_chaos_tool_is_replaced_and_run_again(lab_cluster, t
     namespace = f"lab-{uuid.uuid4().hex[:6]}"
     plane.create_namespace(namespace)
     try:
-        lab_cluster.helm("install", "sqrt", str(autoscale.CHART), "--namespace", namespace, "-f",
-                         str(autoscale.LAB_VALUES), "--set", "istio.enabled=false")
+        run_helm("install", "sqrt", str(CHARTS / "sqrt"), "--namespace", namespace, "-f",
+                 str(LAB_VALUES / "sqrt.yaml"), "--set", "istio.enabled=false", env=plane.env(),
+                 home=lab_cluster.workdir / "helm")
         wait_until(lambda: any(r.ready for r in node.runs(namespace)), 60, "sqrt to be ready")
         victim = node.runs(namespace)[0].name
         result = subprocess.run([sys.executable, "-m", "chaos", "k8s", "--namespace", namespace, "--selector",

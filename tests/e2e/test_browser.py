@@ -22,11 +22,11 @@ from pathlib import Path
 import psutil
 import pytest
 
-from lab import balancer
-from lab.procs import LOOPBACK, wait_until
+from lab.host import balancer
+from lab.host.paths import REPO_ROOT
+from lab.host.procs import LOOPBACK, wait_until
 from tests.conftest import require_browser
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO_ROOT / "test-artifacts" / "browser"
 LOADS = 10
 REPLICAS = ["webgatos-0", "webgatos-1"]
@@ -58,7 +58,7 @@ def _is_browser(process: psutil.Process) -> bool:
 @pytest.fixture
 def front(procs, tmp_path):
     """Start a balancer in front of `upstreams` ("l7": HTTP per request, "l4": TCP per connection,
-    lab/balancer.py); return its URL once every upstream passed its /readyz health check, so the
+    lab/host/balancer.py); return its URL once every upstream passed its /readyz health check, so the
     walk sees the whole rotation."""
 
     def start(upstream_urls: list[str], layer: str) -> str:
@@ -73,7 +73,7 @@ def front(procs, tmp_path):
 
 
 def walk(url: str, tmp_path: Path, **options):
-    from lab.browser import walk_colors
+    from lab.experiments.browser import walk_colors
     result = walk_colors(url, loads=options.pop("loads", LOADS), screenshot_dir=tmp_path / "screenshots", **options)
     print(result.summary())  # shown by pytest with a failure, or with -s
     print("requests:", [(r.resource_type, r.url.rsplit("/", 1)[1] or "/", r.replica) for r in result.requests])

@@ -8,8 +8,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import psutil
 import pytest
 
-from lab.browser import contrast_ratio, walk_colors
-from lab.procs import LOOPBACK
+from lab.experiments.browser import contrast_ratio, walk_colors
+from lab.host.procs import LOOPBACK
 from tests.conftest import require_browser
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(120)]

@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from chaos.local import read_state
-from lab.procs import wait_until
+from lab.host.procs import wait_until
 from tests.conftest import REPO_ROOT
 from tests.e2e.conftest import TEST_RESTART_DELAY
 

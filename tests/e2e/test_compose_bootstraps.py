@@ -2,7 +2,7 @@
 from the lab's gateway for every mesh scenario, they equal the committed files."""
 
 from lab import compose
-from lab.topology import scenario_names
+from lab.workloads.topology import scenario_names
 
 
 def test_compose_bootstraps_are_what_istiod_programs_now(lab_cluster, tmp_path):

@@ -10,8 +10,9 @@ import uuid
 import chartlib
 import pytest
 
-from lab import binaries
-from lab.procs import LOOPBACK, free_port
+from lab.host import binaries
+from lab.host.procs import LOOPBACK, free_port
+from lab.workloads.helm import run_helm
 
 SCENARIOS = chartlib.scenarios()
 
@@ -23,8 +24,9 @@ def test_istio_analyzers_find_nothing_above_info(lab_cluster, scenario):
     lab_cluster.plane.create_namespace(namespace)
     lab_cluster.mesh.publish_port(port)
     try:
-        lab_cluster.helm("install", "lab", *scenario.helm_args(), "--namespace", namespace,
-                         "--set", f"istio.gateway.port={port}", "--set", f"istio.gateway.bind={LOOPBACK}")
+        run_helm("install", "lab", *scenario.helm_args(), "--namespace", namespace,
+                 "--set", f"istio.gateway.port={port}", "--set", f"istio.gateway.bind={LOOPBACK}",
+                 env=lab_cluster.plane.env(), home=lab_cluster.workdir / "helm")
         result = subprocess.run([binaries.control_plane("istioctl"), "analyze", "--namespace", namespace,
                                  "--output", "json"], capture_output=True, text=True, timeout=120,
                                 env=lab_cluster.plane.env())

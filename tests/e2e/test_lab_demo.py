@@ -7,13 +7,12 @@ import os
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
-from pathlib import Path
 
 import pytest
 
-from lab.topology import hazelcast_available
+from lab.host.binaries import hazelcast_missing
+from lab.host.paths import REPO_ROOT
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 SCENARIOS = ["memory-2", "redis-2", "hazelcast-2", "chaos-redis-1", "chaos-redis-2-retries"]
 SECONDS = 16  # chaos every 7.5 s: two kills per chaos scenario
 REQUIRED = {"name": str, "store": str, "replicas": int, "retries": bool, "chaos": bool, "users_created": int,
@@ -47,7 +46,7 @@ def why(record: dict) -> str:
 
 
 def test_results_have_one_complete_record_per_scenario(records):
-    expected = SCENARIOS if not hazelcast_available() else [s for s in SCENARIOS if s != "hazelcast-2"]
+    expected = SCENARIOS if not hazelcast_missing() else [s for s in SCENARIOS if s != "hazelcast-2"]
     assert list(records) == expected
     for record in records.values():
         for key, kind in REQUIRED.items():
@@ -65,10 +64,10 @@ def test_in_memory_sessions_across_two_replicas_lose_colors(records):
 def test_shared_stores_keep_every_color(records):
     redis = records["redis-2"]
     assert redis["color_changes"] == redis["failed_requests"] == 0, why(redis)
-    if hazelcast_available() is not None:
+    if hazelcast_missing() is not None:
         if os.environ.get("CI"):
-            pytest.fail(f"Hazelcast scenario skipped in CI: {hazelcast_available()}")
-        pytest.skip(hazelcast_available())
+            pytest.fail(f"Hazelcast scenario skipped in CI: {hazelcast_missing()}")
+        pytest.skip(hazelcast_missing())
     hazelcast = records["hazelcast-2"]
     assert hazelcast["color_changes"] == hazelcast["failed_requests"] == 0, why(hazelcast)
 

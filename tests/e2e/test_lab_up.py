@@ -13,9 +13,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from lab.procs import free_port, port_in_use, wait_until
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from lab.host.paths import REPO_ROOT
+from lab.host.procs import free_port, port_in_use, wait_until
 
 
 def children_map() -> dict[int, list[int]]:

@@ -17,16 +17,17 @@ from pathlib import Path
 import pytest
 import requests
 
-from lab import balancer, binaries
-from lab.procs import LOOPBACK, free_port, http_status, wait_until
+from lab.host import balancer
+from lab.host.paths import REPO_ROOT, VENV_BIN
+from lab.host.procs import LOOPBACK, free_port, http_status, wait_until
 
-LOADTESTS = binaries.REPO_ROOT / "loadtests"
+LOADTESTS = REPO_ROOT / "loadtests"
 # A breached gate ends with what the machine did meanwhile (loadlogic.describe_load).
 MACHINE = r" \(the machine during the run: load average [\d.]+ on \d+ core\(s\), CPU [\d.]+ % busy, [\d.]+ % stolen\)"
 LOCUSTFILE = LOADTESTS / "locustfile.py"
 ARRIVAL = LOADTESTS / "arrival.py"
 LOCUST_CONF = LOADTESTS / "locust.conf"
-SQRT_GUNICORN_CONF = binaries.REPO_ROOT / "services" / "sqrt" / "gunicorn.conf.py"
+SQRT_GUNICORN_CONF = REPO_ROOT / "services" / "sqrt" / "gunicorn.conf.py"
 # A run's own length plus Locust's start-up and shutdown on a busy machine.
 RUN_TIMEOUT = 120
 GATE_LINE = re.compile(r"quality gate.*$", re.MULTILINE)
@@ -58,7 +59,7 @@ def locust(procs, tmp_path):
         name = f"locust-{uuid.uuid4().hex[:6]}"
         summary_path = tmp_path / f"{name}.json"
         clean = {k: v for k, v in os.environ.items() if not k.startswith("LOCUST_")}
-        proc = procs.start(name, [str(binaries.VENV_BIN / "locust"), *args, "--summary-json", str(summary_path)],
+        proc = procs.start(name, [str(VENV_BIN / "locust"), *args, "--summary-json", str(summary_path)],
                            env={**clean, **(env or {})}, cwd=tmp_path)
         try:
             exit_code = proc.popen.wait(timeout=RUN_TIMEOUT)
@@ -265,7 +266,7 @@ def test_web_ui_listens_on_loopback_and_runs_a_chosen_user_class(front, procs, t
     web_port = free_port()
     summary_path = tmp_path / "ui-summary.json"
     clean = {k: v for k, v in os.environ.items() if not k.startswith("LOCUST_")}
-    proc = procs.start("locust-ui", [str(binaries.VENV_BIN / "locust"), "--config", str(LOCUST_CONF),
+    proc = procs.start("locust-ui", [str(VENV_BIN / "locust"), "--config", str(LOCUST_CONF),
                                      "-f", f"{LOCUSTFILE},{ARRIVAL},{LOADTESTS / 'ramp.py'}", "--host", url,
                                      "--web-port", str(web_port), "--summary-json", str(summary_path)],
                        env=clean, cwd=tmp_path)

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import pytest
 import requests
 
-from lab.procs import wait_until
+from lab.host.procs import wait_until
 
 REQUEST_TIMEOUT = 15.0
 # Envoy arms timers from its event loop's cached clock, so a 1 s timer can fire a millisecond or
@@ -69,8 +69,10 @@ def binomial_band(n: int, p: float, sigmas: float = 5.0) -> tuple[float, float]:
     return n * p - spread, n * p + spread
 
 
-def set_faults(replica_url: str, **faults) -> None:
-    response = requests.put(f"{replica_url}/admin/faults", json=faults, timeout=5)
+def set_faults(replica, **faults) -> None:
+    """Straight to the replica, with the admin token the chart gave it (from its generated Secret)."""
+    response = requests.put(f"http://{replica.address}:{replica.port}/admin/faults", json=faults, timeout=5,
+                            headers={"Authorization": f"Bearer {replica.env['ADMIN_TOKEN']}"})
     assert response.status_code == 200, response.text
 
 
@@ -246,7 +248,7 @@ def test_outlier_detection_ejects_a_failing_replica_and_traffic_recovers(topolog
     running = topology("outlier-detection")
     failing = running.replicas()[1]
     failing_address = f"{failing.address}:{failing.port}"
-    set_faults(f"http://{failing_address}", error_rate=1.0)
+    set_faults(failing, error_rate=1.0)
     outcomes = []
     with requests.Session() as session:
         def ejected() -> bool:
@@ -271,7 +273,7 @@ def test_outlier_detection_ejects_a_failing_replica_and_traffic_recovers(topolog
             first_of_the_run - ejected_at, 3))
 
         # The replica heals; after baseEjectionTime (5 s) Envoy gives it traffic again.
-        set_faults(f"http://{failing_address}", error_rate=0.0)
+        set_faults(failing, error_rate=0.0)
 
         def back_in_rotation() -> bool:
             outcome = get(session, f"{running.url}/api/session")

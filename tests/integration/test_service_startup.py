@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from lab.procs import LOOPBACK, free_port, http_status, wait_until
+from lab.host.procs import LOOPBACK, free_port, http_status, wait_until
 from tests.integration.webgatos_client import SQRT_CONF, WEBGATOS_CONF
 
 GUNICORN = str(Path(sys.executable).parent / "gunicorn")

@@ -15,12 +15,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests import hostile_input as hostile
-from tests.conftest import fuzz_examples
+from tests.conftest import ADMIN_AUTH, ADMIN_TOKEN, fuzz_examples
 
 STATUS_LINE = re.compile(rb"(?:^|\r\n)HTTP/\d\.\d (\d{3})")
 NO_FAULTS = json.dumps({"error_rate": 0.0, "delay_seconds": 0.0})
 BROKEN_CHUNKED_PUT = (b"PUT /admin/faults HTTP/1.1\r\nHost: replica\r\nContent-Type: application/json\r\n"
-                      b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\nzz\r\n{}\r\n0\r\n\r\n")
+                      + f"Authorization: Bearer {ADMIN_TOKEN}\r\n".encode()
+                      + b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\nzz\r\n{}\r\n0\r\n\r\n")
 
 
 class Replica:
@@ -137,6 +138,8 @@ def raw_requests(draw) -> bytes:
         headers.append(("Content-Type", draw(hostile.content_types)))
     if draw(st.booleans()):
         headers.append(("Cookie", draw(hostile.hostile_cookies)))
+    if draw(st.booleans()):  # with the admin token half the time, so hostile bodies reach the admin views
+        headers.append(("Authorization", f"Bearer {ADMIN_TOKEN}"))
     framing, payload = draw(framed(draw(hostile.bodies)))
     headers += framing
     headers.append(("Connection", "close"))
@@ -155,7 +158,7 @@ def test_any_raw_request_is_below_500_and_logs_no_traceback(replica, raw):
 
     answer = replica.send(raw)
     # A valid PUT /admin/faults may have switched faults on: the checks below need them off.
-    assert replica.call("PUT", "/admin/faults", NO_FAULTS, {"Content-Type": "application/json"})[0] == 200
+    assert replica.call("PUT", "/admin/faults", NO_FAULTS, {"Content-Type": "application/json", **ADMIN_AUTH})[0] == 200
 
     statuses = [int(code) for code in STATUS_LINE.findall(answer)]
     assert all(code < 500 for code in statuses), answer[:500]
@@ -169,8 +172,8 @@ def test_any_raw_request_is_below_500_and_logs_no_traceback(replica, raw):
 @settings(max_examples=fuzz_examples(1), suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(body=hostile.bodies, content_type=hostile.content_types)
 def test_fault_admin_on_the_wire_answers_200_or_400_with_a_reason(replica, body, content_type):
-    status, _, answer = replica.call("PUT", "/admin/faults", body, {"Content-Type": content_type})
-    assert replica.call("PUT", "/admin/faults", NO_FAULTS, {"Content-Type": "application/json"})[0] == 200
+    status, _, answer = replica.call("PUT", "/admin/faults", body, {"Content-Type": content_type, **ADMIN_AUTH})
+    assert replica.call("PUT", "/admin/faults", NO_FAULTS, {"Content-Type": "application/json", **ADMIN_AUTH})[0] == 200
     if status == 413:
         assert len(body) > hostile.MAX_BODY_BYTES
     elif status != 200:
@@ -183,11 +186,11 @@ def test_fault_admin_on_the_wire_answers_200_or_400_with_a_reason(replica, body,
 
 @pytest.mark.parametrize("body", hostile.ISSUE_DEEP_BODIES.values(), ids=hostile.ISSUE_DEEP_BODIES.keys())
 def test_issue_18_deep_json_is_a_400_with_a_reason_on_the_wire(replica, body):
-    response = requests.put(replica.url + "/admin/faults", data=body, headers={"Content-Type": "application/json"},
-                            timeout=15)
+    response = requests.put(replica.url + "/admin/faults", data=body,
+                            headers={"Content-Type": "application/json", **ADMIN_AUTH}, timeout=15)
     assert response.status_code == 400
     assert "deeper than 32 levels" in response.json()["error"]
-    assert requests.get(replica.url + "/admin/faults", timeout=15).json()["error_rate"] == 0.0
+    assert requests.get(replica.url + "/admin/faults", headers=ADMIN_AUTH, timeout=15).json()["error_rate"] == 0.0
     assert "Traceback" not in replica.new_log()
 
 

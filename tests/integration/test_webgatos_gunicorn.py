@@ -8,7 +8,8 @@ import time
 
 import requests
 
-from lab.procs import http_status, wait_until
+from lab.host.procs import http_status, wait_until
+from tests.conftest import ADMIN_AUTH
 from tests.integration.webgatos_client import Browser
 
 
@@ -40,7 +41,8 @@ def test_sigterm_drains_then_finishes_in_flight_requests(start_webgatos, procs):
     drain_seconds = 2.0
     [url] = start_webgatos("redis", replicas=1, SHUTDOWN_DRAIN_SECONDS=str(drain_seconds))
     [replica] = procs.procs[-1:]
-    assert requests.put(url + "/admin/faults", json={"delay_seconds": 3.0}, timeout=10).status_code == 200
+    assert requests.put(url + "/admin/faults", json={"delay_seconds": 3.0}, headers=ADMIN_AUTH,
+                        timeout=10).status_code == 200
     browser = Browser()
     in_flight: dict = {}
 

@@ -7,7 +7,7 @@ import uuid
 import hazelcast
 import pytest
 
-from lab.procs import LOOPBACK, free_port, http_status, wait_until
+from lab.host.procs import LOOPBACK, free_port, http_status, wait_until
 from tests.conftest import require_hazelcast
 from tests.integration.webgatos_client import WEBGATOS_CONF, Browser, timed_get
 

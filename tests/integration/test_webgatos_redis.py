@@ -6,7 +6,7 @@ import time
 import redis
 import requests
 
-from lab.procs import LOOPBACK, free_port, http_status, wait_until
+from lab.host.procs import LOOPBACK, free_port, http_status, wait_until
 from tests.integration.webgatos_client import WEBGATOS_CONF, Browser, timed_get
 
 

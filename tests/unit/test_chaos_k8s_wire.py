@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 import chaos.__main__ as cli
-from lab.procs import LOOPBACK, wait_until
+from lab.host.procs import LOOPBACK, wait_until
 from tests.conftest import REPO_ROOT
 
 POD_PATH = "/api/v1/namespaces/demo/pods"

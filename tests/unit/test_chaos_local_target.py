@@ -14,7 +14,7 @@ import pytest
 import chaos.__main__ as cli
 from chaos.core import GONE, KILLED, Victim
 from chaos.local import LocalTarget, ReplicaRecord, candidates_from, describe_grace, signal_for, write_state
-from lab.procs import wait_until
+from lab.host.procs import wait_until
 
 SLEEPER = [sys.executable, "-c", "import time; time.sleep(120)"]
 # Ignores SIGTERM, like a process stuck in shutdown: only SIGKILL ends it.

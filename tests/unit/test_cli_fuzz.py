@@ -15,9 +15,11 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 import chaos.__main__ as chaos_cli
-import lab.__main__ as lab_cli
-from lab.topology import MAX_REPLICAS
+import lab.cli.main as lab_cli
+from lab.workloads.topology import MAX_REPLICAS
 from tests.conftest import REPO_ROOT, fuzz_examples
+
+pytestmark = pytest.mark.processes  # helm, the CLIs or servers, in most tests
 
 # Any text an argument can hold (NUL and surrogates aside: the OS cannot pass them), and text that
 # no parser accepts: none of the durations, counts, numbers, names or choices starts with "x".
@@ -128,11 +130,11 @@ def nothing_starts(tmp_path_factory):
     with ExitStack() as stack:
         for target, what in [("chaos.__main__.connect", "a Kubernetes client"),
                              ("chaos.local.LocalTarget", "the local chaos target"),
-                             ("lab.runner.running", "a lab topology"),
-                             ("lab.experiment.run_scenario", "a demo scenario"),
-                             ("lab.experiment.hazelcast_available", "the demo"),
-                             ("lab.bench.ProcessGroup", "a benchmark"),
-                             ("lab.serve.ProcessGroup", "lab serve")]:
+                             ("lab.cli.up.running", "a lab topology"),
+                             ("lab.experiments.demo.run_scenario", "a demo scenario"),
+                             ("lab.host.binaries.hazelcast_missing", "the demo"),
+                             ("lab.bench.runner.ProcessGroup", "a benchmark"),
+                             ("lab.cli.serve.ProcessGroup", "lab serve")]:
             stack.enter_context(mock.patch(target, tripwire(what)))
         yield
 

@@ -17,6 +17,7 @@ import re
 import shlex
 import shutil
 import subprocess
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,8 +28,11 @@ import yaml
 
 from chaos.__main__ import build_parser as chaos_parser
 from chaos.core import check_namespace, check_selector, parse_duration
-from lab import binaries
-from lab.procs import LOOPBACK, free_port
+from lab.host.paths import VENV_BIN
+from lab.host.procs import LOOPBACK, free_port
+from lab.workloads.helm import run_helm
+
+pytestmark = pytest.mark.processes  # helm, the CLIs or servers, in most tests
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPTS = REPO / "scripts" / "cluster"
@@ -142,13 +146,13 @@ class Release:
 
 
 def helm_template(release: Release, files: list[str], sets: list[tuple[str, str]]) -> list[dict]:
-    argv = [binaries.helm(), "template", release.name, release.chart, "--namespace", release.namespace]
+    argv = ["template", release.name, release.chart, "--namespace", release.namespace]
     for values in files:
         argv += ["-f", values]
     for flag, assignment in sets:
         argv += [flag, assignment]
-    result = subprocess.run(argv, cwd=REPO, capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, f"{shlex.join(argv)} does not render:\n{result.stderr}"
+    result = run_helm(*argv, cwd=REPO, timeout=120, check=False)
+    assert result.returncode == 0, f"helm {shlex.join(argv)} does not render:\n{result.stderr}"
     return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
 
 
@@ -168,6 +172,8 @@ def locust_user_classes(locustfile: Path) -> set[str]:
 def repo_locust_options() -> dict:
     """The flags loadtests/locustfile.py adds to Locust (its OPTIONS table), each with the function
     that parses its value (from loadtests/loadlogic.py, which imports without Locust)."""
+    if str(REPO / "loadtests") not in sys.path:  # its siblings (durations.py), as Locust runs it
+        sys.path.append(str(REPO / "loadtests"))
     spec = importlib.util.spec_from_file_location("loadlogic_for_demo_tests", REPO / "loadtests" / "loadlogic.py")
     loadlogic = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(loadlogic)
@@ -189,7 +195,7 @@ def locust_flags(locustfile: str) -> tuple[set[str], dict]:
     """Every flag Locust accepts with this file: Locust's own (`locust --help`) and, when the file
     is or imports loadtests/locustfile.py, the options that file adds (with their value parsers)."""
     if locustfile not in LOCUST_FLAGS:
-        result = subprocess.run([str(binaries.VENV_BIN / "locust"), "--help"], cwd=REPO, capture_output=True,
+        result = subprocess.run([str(VENV_BIN / "locust"), "--help"], cwd=REPO, capture_output=True,
                                 text=True, timeout=120)
         assert result.returncode == 0, result.stderr
         flags = set(re.findall(r"(?<![\w-])(--[a-z0-9][a-z0-9-]*)", result.stdout))

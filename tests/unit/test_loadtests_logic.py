@@ -12,13 +12,16 @@ from pathlib import Path
 import msgpack
 import pytest
 
-from lab.procs import LOOPBACK, free_port
+from lab.host.procs import LOOPBACK, free_port
 
 LOADLOGIC_PATH = Path(__file__).resolve().parents[2] / "loadtests" / "loadlogic.py"
 
 
 def _load_loadlogic():
-    # loadtests/ is a folder of Locust files, not a package: load the module from its path.
+    # loadtests/ is a folder of Locust files, not a package: load the module from its path, with
+    # its folder on sys.path for its siblings (durations.py), as Locust runs it.
+    if str(LOADLOGIC_PATH.parent) not in sys.path:
+        sys.path.append(str(LOADLOGIC_PATH.parent))
     spec = importlib.util.spec_from_file_location("loadlogic", LOADLOGIC_PATH)
     module = importlib.util.module_from_spec(spec)
     sys.modules.setdefault("loadlogic", module)

@@ -96,6 +96,7 @@ def test_nothing_is_on_the_wire_before_the_body_so_an_error_can_still_be_a_500()
     assert sock.writes == [] and not response.headers_sent
 
 
+@pytest.mark.processes
 @pytest.mark.parametrize("conf", [WEBGATOS_GUNICORN_CONF, SQRT_GUNICORN_CONF], ids=["webgatos", "sqrt"])
 def test_each_services_gunicorn_config_installs_it(conf, tmp_path):
     """In a fresh interpreter, as gunicorn's master reads the file before it forks the workers."""
@@ -121,6 +122,7 @@ print(paused, gc.isenabled(), gc.get_freeze_count() > 10_000)
 """
 
 
+@pytest.mark.processes
 @pytest.mark.parametrize(("conf", "package"), [(WEBGATOS_GUNICORN_CONF, "webgatos"), (SQRT_GUNICORN_CONF, "sqrt")],
                          ids=["webgatos", "sqrt"])
 def test_a_worker_imports_the_app_without_collections_then_freezes_it_and_collects_again(conf, package, tmp_path):

@@ -6,15 +6,23 @@ import pytest
 from webgatos import Settings, create_app
 from webgatos.colors import PALETTE, ColorWheel, text_color
 
-from lab.procs import free_port
+from lab.host.procs import free_port
 from tests.hostile_input import ISSUE_DEEP_BODIES, MAX_BODY_BYTES
 
 COOKIE = "webgatos_session"
 
 
+ADMIN_TOKEN = "unit-test-admin-token"
+
+
 def make_client(**overrides):
-    settings = Settings(**{"replica_name": "webgatos-test", "secret_key": "unit-test-key", **overrides})
-    return create_app(settings).test_client()
+    """A client of an app with an admin token, which it sends on every request (the admin API's
+    own checks are in test_webgatos_admin.py)."""
+    settings = Settings(**{"replica_name": "webgatos-test", "secret_key": "unit-test-key",
+                           "admin_token": ADMIN_TOKEN, **overrides})
+    client = create_app(settings).test_client()
+    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {ADMIN_TOKEN}"
+    return client
 
 
 @pytest.fixture
@@ -259,7 +267,7 @@ def test_non_json_fault_body_is_a_400(client):
     assert "JSON object" in response.get_json()["error"]
 
 
-@pytest.mark.parametrize("store", ["memory", "redis"])
+@pytest.mark.parametrize("store", ["memory", pytest.param("redis", marks=pytest.mark.processes)])
 @pytest.mark.parametrize("body", ISSUE_DEEP_BODIES.values(), ids=ISSUE_DEEP_BODIES.keys())
 def test_deeply_nested_fault_body_is_a_400_with_a_reason(request, store, body):
     """Issue 18: these bodies made the JSON parser exceed the recursion limit, a 500."""

@@ -12,15 +12,18 @@ from webgatos import Settings, create_app
 from webgatos.colors import PALETTE
 from webgatos.stores import SESSION_PATHS
 
-from lab.procs import wait_until
+from lab.host.procs import wait_until
 from tests import hostile_input as hostile
 from tests.conftest import fuzz_examples
 
 SESSION_KEYS = {"color", "hostname", "ip", "store", "new", "visits"}
+ADMIN_TOKEN = "fuzz-admin-token-0123456789"
 NO_FAULTS = {"error_rate": 0.0, "delay_seconds": 0.0}
 
 
-@pytest.fixture(scope="module", params=["memory", "redis", pytest.param("hazelcast", marks=pytest.mark.hazelcast)])
+@pytest.fixture(scope="module", params=[
+    "memory", pytest.param("redis", marks=pytest.mark.processes),
+    pytest.param("hazelcast", marks=[pytest.mark.hazelcast, pytest.mark.processes])])
 def store_app(request):
     """One app per store for all the examples, as one replica serves every attacker."""
     store = request.param
@@ -32,7 +35,7 @@ def store_app(request):
         extra.update(hazelcast_members=tuple(members.split(",")), hazelcast_cluster_name=cluster_name)
     # A generous store timeout: a busy machine must not turn a healthy store into 503s.
     app = create_app(Settings(replica_name="webgatos-fuzz", secret_key="fuzz-key", session_store=store,
-                              store_timeout_seconds=10.0, **extra))
+                              store_timeout_seconds=10.0, admin_token=ADMIN_TOKEN, **extra))
     client = app.test_client()
     wait_until(lambda: client.get("/readyz").status_code == 200, timeout=60, what=f"the {store} store")
     yield app
@@ -76,6 +79,7 @@ def test_any_request_is_below_500_logs_no_traceback_and_keeps_the_session(
     method, path = route
     store = store_app.extensions["webgatos"]["settings"].session_store
     client = store_app.test_client(use_cookies=False)
+    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {ADMIN_TOKEN}"  # hostile bodies reach the admin views
     app_log.lines.clear()
     first = client.get("/api/session")
     assert first.status_code == 200, first.get_data(as_text=True)
@@ -124,7 +128,8 @@ def test_fault_admin_answers_200_with_the_state_or_400_with_a_reason(store_app, 
     faults = store_app.extensions["webgatos"]["faults"]
     before = faults.snapshot()
     app_log.lines.clear()
-    response = store_app.test_client().put("/admin/faults", data=body, content_type=content_type)
+    response = store_app.test_client().put("/admin/faults", data=body, content_type=content_type,
+                                           headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
     after = faults.snapshot()
     faults.update(NO_FAULTS)
     if response.status_code == 200:

@@ -71,3 +71,18 @@ def test_bad_value_names_the_variable_in_one_line(env, variable, accepted):
 
 def test_several_workers_are_fine_with_a_shared_store():
     assert Settings.from_env({"SESSION_STORE": "redis", "WEB_CONCURRENCY": "4"}).workers == 4
+
+
+def test_admin_token_is_off_by_default_and_kept_out_of_repr():
+    assert Settings.from_env({}).admin_token is None
+    token = "a" * 20 + "-secret"
+    settings = Settings.from_env({"ADMIN_TOKEN": token})
+    assert settings.admin_token == token and token not in repr(settings)
+
+
+@pytest.mark.parametrize("token", ["short-token", "has a space in it!!", "é" * 20, "x" * 257])
+def test_a_weak_or_malformed_admin_token_stops_with_one_line_that_does_not_show_it(token):
+    with pytest.raises(SettingsError) as error:
+        Settings.from_env({"ADMIN_TOKEN": token})
+    message = str(error.value)
+    assert message.startswith("ADMIN_TOKEN ") and "\n" not in message and token not in message

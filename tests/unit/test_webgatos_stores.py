@@ -159,6 +159,7 @@ def test_a_saved_session_gets_the_cookie_and_vary_of_flask_sessions_own_save():
     assert returning_visit(ours)[1] == ["Cookie"]
 
 
+@pytest.mark.processes
 @pytest.mark.parametrize("store, imports_redis", [("memory", False), ("redis", True)])
 def test_redis_py_is_imported_only_for_the_redis_store(store, imports_redis):
     import subprocess

@@ -66,11 +66,25 @@ build_etcd() {
   touch "$out/.complete"
 }
 
+istio_source() {
+  local src
+  src=$(go mod download -json "istio.io/istio@$ISTIO_VERSION" | sed -n 's/^\s*"Dir": "\(.*\)",$/\1/p')
+  [[ -d $src ]] || { echo "build.sh: istio.io/istio@$ISTIO_VERSION did not download" >&2; exit 1; }
+  echo "$src"
+}
+
+# The pinned Istio's CRD bundle alone (the chart tests validate against it): a download, no build.
+build_crds() {
+  local out=$cache/istio-$ISTIO_VERSION
+  [[ -f $out/crd-all.gen.yaml ]] && return
+  mkdir -p "$out"
+  install -m 0644 "$(istio_source)/manifests/charts/base/files/crd-all.gen.yaml" "$out/crd-all.gen.yaml"
+}
+
 build_istio() {
   local out=$cache/istio-$ISTIO_VERSION src tag
   [[ -f $out/.complete ]] && return
-  src=$(go mod download -json "istio.io/istio@$ISTIO_VERSION" | sed -n 's/^\s*"Dir": "\(.*\)",$/\1/p')
-  [[ -d $src ]] || { echo "build.sh: istio.io/istio@$ISTIO_VERSION did not download" >&2; exit 1; }
+  src=$(istio_source)
   # Stamp the release line (VERSION holds e.g. 1.31) so istioctl and the proxies agree with istiod.
   tag="$(cat "$src/VERSION")-dev"
   mkdir -p "$out"
@@ -98,7 +112,7 @@ build_localpath() { go_install localpath "$LOCALPATH_VERSION" github.com/rancher
 [[ $# -gt 0 ]] || set -- kube etcd istio metrics coredns localpath
 for part in "$@"; do
   case $part in
-    kube|etcd|istio|metrics|coredns|localpath) echo "control plane: $part"; "build_$part" ;;
-    *) echo "build.sh: unknown part '$part' (kube, etcd, istio, metrics, coredns or localpath)" >&2; exit 2 ;;
+    kube|etcd|istio|crds|metrics|coredns|localpath) echo "control plane: $part"; "build_$part" ;;
+    *) echo "build.sh: unknown part '$part' (kube, etcd, istio, crds, metrics, coredns or localpath)" >&2; exit 2 ;;
   esac
 done

@@ -43,7 +43,7 @@ declare -A IMAGE=(
   [redis]=docker.io/library/redis:7.4-alpine                    # charts/webgatos/values.yaml
   [hazelcast]=docker.io/hazelcast/hazelcast:$HAZELCAST_VERSION  # charts/webgatos/values.yaml
   [locust]=docker.io/locustio/locust:$LOCUST_VERSION            # loadtests/k8s/locust.yaml
-  [pause]=registry.k8s.io/pause:3.10                            # lab/hostcluster/layout.py
+  [pause]=registry.k8s.io/pause:3.10                            # lab/kube/hostcluster/layout.py
   [curl]=docker.io/curlimages/curl:8.11.1                       # scripts/cluster/probe.sh
   [base]=docker.io/library/python:3.11-slim-bookworm            # local-path-provisioner's helper Pods
 )

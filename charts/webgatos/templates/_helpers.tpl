@@ -55,6 +55,11 @@ app.kubernetes.io/managed-by: {{ .root.Release.Service }}
 {{- default (include "webgatos.fullname" .) .Values.existingSecret }}
 {{- end }}
 
+{{/* The Secret holding the admin API's token: the user's, or the one the chart generates. */}}
+{{- define "webgatos.adminSecretName" -}}
+{{- default (printf "%s-admin" (include "webgatos.fullname" .)) .Values.adminApi.existingSecret }}
+{{- end }}
+
 {{- define "webgatos.redis.fullname" -}}
 {{- printf "%s-redis" (include "webgatos.fullname" .) }}
 {{- end }}
@@ -121,6 +126,15 @@ kube-monkey/kill-value: {{ .Values.kubeMonkey.killValue | quote }}
 {{- end }}
 {{- if and .Values.autoscaling.enabled (gt (int .Values.autoscaling.minReplicas) (int .Values.autoscaling.maxReplicas)) }}
 {{- fail "autoscaling.minReplicas must not exceed autoscaling.maxReplicas." }}
+{{- end }}
+{{- range .Values.istio.gateway.publicPaths }}
+{{- $path := lower (trimSuffix "*" .) }}
+{{- $prefix := hasSuffix "*" . }}
+{{- range list "/admin" "/metrics" }}
+{{- if or (hasPrefix . $path) (and $prefix (hasPrefix $path .)) }}
+{{- fail (printf "istio.gateway.publicPaths: a public path must not route %s through the gateway: list only public paths, e.g. \"/\", \"/api/*\", \"/static/*\"." .) }}
+{{- end }}
+{{- end }}
 {{- end }}
 {{- $pdb := .Values.podDisruptionBudget }}
 {{- if and $pdb.enabled (not (kindIs "invalid" $pdb.maxUnavailable)) (not (kindIs "invalid" $pdb.minAvailable)) }}

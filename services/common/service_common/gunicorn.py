@@ -24,11 +24,14 @@ from gunicorn.http import wsgi
 
 from service_common.settings import SettingsError
 
+WORKER_CLASS = "service_common.workers.HeadFirstThreadWorker"
+
 
 def server_config(settings, *, timeout: int, grace_after_drain: int) -> dict:
-    """The gunicorn settings both services use: one gthread worker pool sized by the settings, logs
+    """The gunicorn settings both services use: workers with a thread pool sized by the settings
+    that take a request only once its head has arrived (WORKER_CLASS, service_common.workers), logs
     to stderr, the heartbeat under /tmp; `timeout` and the graceful time are the service's."""
-    return {"bind": f"0.0.0.0:{settings.port}", "workers": settings.workers, "worker_class": "gthread",
+    return {"bind": f"0.0.0.0:{settings.port}", "workers": settings.workers, "worker_class": WORKER_CLASS,
             "threads": settings.threads, "timeout": timeout, "keepalive": 5,
             "graceful_timeout": int(settings.shutdown_drain_seconds) + grace_after_drain,
             "accesslog": None, "errorlog": "-", "loglevel": "info", "worker_tmp_dir": tempfile.gettempdir(),

@@ -15,6 +15,8 @@ from urllib.parse import urlsplit
 from service_common.settings import EnvReader, ServerSettings, SettingsError
 
 SESSION_STORES = ("memory", "redis", "hazelcast")
+# Printable ASCII without spaces (it travels in an Authorization header), long enough not to guess.
+_ADMIN_TOKEN = re.compile(r"^[\x21-\x7e]{16,256}$")
 _HOST_PORT = re.compile(r"^(?P<host>[A-Za-z0-9.\-]+|\[[0-9A-Fa-f:.]+\]):(?P<port>\d{1,5})$")
 
 
@@ -32,6 +34,7 @@ class Settings(ServerSettings):
     fault_delay_seconds: float = 0.0
     replica_name: str = field(default_factory=socket.gethostname)
     pod_ip: str | None = None  # the downward API's status.podIP; else the host's own address
+    admin_token: str | None = field(default=None, repr=False)  # None: the admin API answers 403
     threads: int = 8
 
     @classmethod
@@ -54,6 +57,7 @@ class Settings(ServerSettings):
             fault_delay_seconds=reader.number("FAULT_DELAY_SECONDS", cls.fault_delay_seconds, 0.0, 60.0),
             replica_name=env.get("REPLICA_NAME") or env.get("HOSTNAME") or socket.gethostname(),
             pod_ip=reader.raw("POD_IP"),
+            admin_token=_admin_token(reader.raw("ADMIN_TOKEN")),
             **cls.server_values(reader),
         )
         settings.check_workers(settings.workers)
@@ -65,6 +69,14 @@ class Settings(ServerSettings):
             raise SettingsError(
                 f"WEB_CONCURRENCY={workers}: SESSION_STORE=memory keeps sessions inside one process, so it needs "
                 "exactly 1 worker (scale with GUNICORN_THREADS, or use SESSION_STORE=redis or hazelcast)")
+
+
+def _admin_token(token: str | None) -> str | None:
+    if token is not None and not _ADMIN_TOKEN.match(token):
+        # The value is a secret: the message says what is wrong with it, never what it is.
+        raise SettingsError(f"ADMIN_TOKEN is not valid ({len(token)} characters): use 16 to 256 printable ASCII "
+                            "characters without spaces, e.g. the chart's generated Secret")
+    return token
 
 
 def _redis_url(url: str) -> str:

@@ -1,4 +1,4 @@
-"""Fixtures of the real-node tier: one host cluster for the session (lab/hostcluster/: a real
+"""Fixtures of the real-node tier: one host cluster for the session (lab/kube/hostcluster/: a real
 kubelet on containerd and runc, the CNI bridge, kube-proxy, CoreDNS, metrics-server, next to the
 lab's control plane), the images of `make images` imported into it, a namespace per test that
 enforces PodSecurity `restricted`, and Helm and kubectl bound to it. Nothing is faked: Pods are
@@ -21,15 +21,15 @@ from pathlib import Path
 
 import pytest
 
-from lab import binaries
-from lab.controlplane import RESTRICTED_LABELS
-from lab.hostcluster import host, preflight
-from lab.hostcluster.cli import image_archives
-from lab.hostcluster.cluster import HostCluster
-from lab.hostcluster.layout import NODE_BRIDGE, POD_BRIDGE, Layout
-from lab.procs import ProcessGroup, wait_for_value
+from lab.host.procs import ProcessGroup, wait_for_value
+from lab.kube.controlplane import RESTRICTED_LABELS
+from lab.kube.hostcluster import host, preflight
+from lab.kube.hostcluster.cluster import HostCluster
+from lab.kube.hostcluster.layout import NODE_BRIDGE, POD_BRIDGE, Layout
+from lab.kube.hostcluster.runtime import image_archives
+from lab.kube.mesh.gateway import GATEWAY_NAMESPACE
+from lab.workloads.helm import run_helm
 
-REPO_ROOT = binaries.REPO_ROOT
 IN_CI = bool(os.environ.get("CI"))
 HELM_TIMEOUT = 300
 TIER_NAME = "pytest"
@@ -75,11 +75,7 @@ class HostTier:
         return self.plane.get(*args)
 
     def helm(self, *args: str, check: bool = True, timeout: float = HELM_TIMEOUT) -> subprocess.CompletedProcess:
-        env = {**self.plane.env(), "HELM_CACHE_HOME": str(REPO_ROOT / ".cache" / "helm-cache"),
-               "HELM_CONFIG_HOME": str(REPO_ROOT / ".cache" / "helm-config"),
-               "HELM_DATA_HOME": str(REPO_ROOT / ".cache" / "helm-data")}
-        result = subprocess.run([binaries.helm(), *args], capture_output=True, text=True, env=env,
-                                timeout=timeout + 30, stdin=subprocess.DEVNULL)
+        result = run_helm(*args, env=self.plane.env(), timeout=timeout + 30, check=False)
         if check and result.returncode != 0:
             namespace = args[args.index("--namespace") + 1] if "--namespace" in args else None
             why = self.explain(namespace) if namespace else ""
@@ -157,6 +153,9 @@ def host_tier() -> HostTier:
                               controller_args=["--horizontal-pod-autoscaler-sync-period=5s"])
         try:
             cluster.start(image_archives())
+            # Istio's ingress gateway namespace, as `make istio-install` leaves it: the webgatos
+            # chart puts its gateway AuthorizationPolicy there when its Istio resources are on.
+            cluster.plane.kubectl("create", "namespace", GATEWAY_NAMESPACE)
             yield HostTier(cluster)
         finally:
             cluster.stop()

@@ -12,9 +12,10 @@ import time
 
 import pytest
 
-from lab.hostcluster.cli import daemon_pid
-from lab.hostcluster.layout import API_PORT, NODE_BRIDGE, Layout
-from tests.cluster.host.conftest import REPO_ROOT, host_state, require_host_cluster
+from lab.host.paths import REPO_ROOT
+from lab.kube.hostcluster.layout import API_PORT, NODE_BRIDGE, Layout
+from lab.kube.hostcluster.supervisor import daemon_pid
+from tests.cluster.host.conftest import host_state, require_host_cluster
 
 NAME = "pytest-cli"
 
@@ -37,7 +38,7 @@ def cli_env(tmp_path):
 
 
 def kubectl(env: dict, *args: str) -> subprocess.CompletedProcess:
-    from lab import binaries
+    from lab.host import binaries
     return subprocess.run([binaries.control_plane("kubectl"), "--context", f"host-{NAME}", *args],
                           capture_output=True, text=True, env=env, timeout=60, stdin=subprocess.DEVNULL)
 

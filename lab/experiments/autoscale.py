@@ -1,0 +1,251 @@
+"""The talk's opening demo in the lab: sqrt under a ramp of load, scaled by the real HPA
+controller (kube-controller-manager) on the chart's own HorizontalPodAutoscaler.
+
+`helm install sqrt charts/sqrt -f lab/values/sqrt.yaml` (lab/workloads/install.py) puts the
+Deployment, Service, HPA and the Istio Gateway/VirtualService on the lab's API server; the lab's
+node runs each Pod with its CPU limit (lab/host/cgroups.py) and reports its real CPU use on its
+kubelet endpoint, which metrics-server serves as metrics.k8s.io (lab/kube/metrics_server.py);
+Locust's ramp shape (loadtests/ramp.py) sends SqrtUser through istiod's gateway. Nothing here
+decides a replica count: it only samples what happens.
+`run(cluster, workdir)` returns the record `make demo` writes into results.json.
+"""
+
+import csv
+import datetime
+import json
+import statistics
+import time
+from pathlib import Path
+from typing import NamedTuple
+
+import yaml
+
+from lab.host.paths import LAB_VALUES, REPO_ROOT, VENV_BIN
+from lab.host.procs import wait_until
+from lab.kube.metrics_server import METRIC_RESOLUTION_SECONDS
+from lab.workloads.install import installed
+
+RAMP = REPO_ROOT / "loadtests" / "ramp.py"
+RELEASE = "sqrt"
+
+
+class Ramp(NamedTuple):
+    """Locust's ramp shape (loadtests/ramp.py): users, and the seconds up, held and down."""
+    users: int = 4
+    up: float = 10.0
+    hold: float = 60.0
+    down: float = 5.0
+    quiet: float = 120.0  # after the load: at most this long for the HPA to scale back to its minimum
+
+    @property
+    def seconds(self) -> float:
+        return self.up + self.hold + self.down
+
+
+DEFAULT_RAMP = Ramp()
+
+
+def lab_values() -> dict:
+    return yaml.safe_load((LAB_VALUES / f"{RELEASE}.yaml").read_text())
+
+
+def scale_down_bound(values: dict, metric_resolution: float, sync_period: float) -> float:
+    """Seconds after the load stops by which the HPA must be back at its minimum: the CPU of the
+    last loaded window leaving metrics-server (two resolutions), the scale-down stabilization
+    window, and each scale-down step (policy period) from the maximum, plus a few controller loops."""
+    down = values["autoscaling"]["behavior"]["scaleDown"]
+    steps = max(1, values["autoscaling"]["maxReplicas"] - values["autoscaling"]["minReplicas"])
+    period = min(p["periodSeconds"] for p in down["policies"])
+    percent = max((p["value"] for p in down["policies"] if p["type"] == "Percent"), default=0)
+    step_time = period if percent >= 100 else period * steps
+    return 2 * metric_resolution + down["stabilizationWindowSeconds"] + step_time + 3 * sync_period
+
+
+def hpa_state(plane, namespace: str) -> dict:
+    hpa = plane.get("hpa", RELEASE, "--namespace", namespace)
+    status = hpa.get("status", {})
+    utilization = next((m["resource"]["current"].get("averageUtilization") for m in status.get("currentMetrics") or []
+                        if m.get("type") == "Resource"), None)
+    return {"current": status.get("currentReplicas", 0), "desired": status.get("desiredReplicas", 0),
+            "utilization": utilization}
+
+
+def rescale_events(plane, namespace: str) -> list[dict]:
+    events = plane.get("events", "--namespace", namespace, "--field-selector",
+                       f"involvedObject.kind=HorizontalPodAutoscaler,involvedObject.name={RELEASE}")["items"]
+    found = []
+    for event in events:
+        if event.get("reason") != "SuccessfulRescale":
+            continue
+        stamp = event.get("eventTime") or event.get("lastTimestamp") or event["metadata"]["creationTimestamp"]
+        epoch = datetime.datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+        found.append({"epoch": epoch, "message": event.get("message", "")})
+    return sorted(found, key=lambda e: e["epoch"])
+
+
+def locust_history(path: Path, started: float) -> list[dict]:
+    """Locust's per-second history (--csv-full-history): users, requests/s and p95 over time."""
+    rows = []
+    if not path.exists():
+        return rows
+    with open(path) as handle:
+        for row in csv.DictReader(handle):
+            if row.get("Name") != "Aggregated":
+                continue
+            p95 = row.get("95%")
+            rows.append({"t": round(float(row["Timestamp"]) - started, 1), "users": int(float(row["User Count"])),
+                         "rps": float(row["Requests/s"]),
+                         "p95_ms": float(p95) if p95 not in (None, "", "N/A") else None})
+    return rows
+
+
+def run(cluster, workdir: Path, ramp: Ramp = DEFAULT_RAMP, progress=print) -> dict:
+    """Install sqrt, drive the ramp through the gateway, sample the HPA every second until it is
+    back at its minimum (or `ramp.quiet` is over); the case's record."""
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    plane, node, mesh = cluster.plane, cluster.node, cluster.mesh
+    values = lab_values()
+    samples, cpu_seen = [], {}
+    with installed(cluster, RELEASE, workdir) as release:
+        namespace, url = release.namespace, release.url
+
+        def routed() -> bool:
+            ready = [f"{r.address}:{r.port}" for r in node.runs(namespace) if r.ready]
+            hosts = mesh.endpoints(release.upstream_cluster)
+            return bool(ready) and all(hosts.get(h) == "healthy" for h in ready)
+        wait_until(routed, 90, f"sqrt to be routed through the gateway at {url}", interval=0.2)
+        wait_until(lambda: hpa_state(plane, namespace)["utilization"] is not None, 90,
+                   "the HPA to read sqrt's CPU from metrics.k8s.io", interval=1.0)
+        summary_path, csv_prefix = workdir / "locust-summary.json", workdir / "locust"
+        started = time.time()
+        locust = cluster.group.start(f"locust-{namespace}", [
+            str(VENV_BIN / "locust"), "-f", str(RAMP), "--headless", "--host", url,
+            "--ramp-users", str(ramp.users), "--ramp-up", f"{ramp.up:g}s", "--ramp-hold", f"{ramp.hold:g}s",
+            "--ramp-down", f"{ramp.down:g}s", "--csv", str(csv_prefix), "--csv-full-history",
+            "--gate-p95-ms", "off", "--gate-error-rate", "off", "--summary-json", str(summary_path),
+            "--only-summary", "--loglevel", "WARNING"], cwd=REPO_ROOT)
+        minimum = values["autoscaling"]["minReplicas"]
+        load_over = None
+        deadline = started + ramp.seconds + ramp.quiet + 60
+        while time.time() < deadline:
+            now = time.time()
+            state = hpa_state(plane, namespace)
+            runs = node.runs(namespace)
+            cpu = {}
+            for run_ in runs:
+                seconds = node.cpu_seconds(run_)
+                before = cpu_seen.get(run_.name)
+                if before is not None and now > before[0]:
+                    cpu[run_.name] = round(max(0.0, seconds - before[1]) / (now - before[0]), 3)
+                cpu_seen[run_.name] = (now, seconds)
+            samples.append({"t": round(now - started, 1), "replicas": state["current"], "desired": state["desired"],
+                            "ready": sum(1 for r in runs if r.ready), "utilization": state["utilization"],
+                            "cpu": cpu})
+            if not locust.alive() and load_over is None:
+                load_over = now
+                progress(f"  [autoscale] load over at {now - started:.0f} s with {state['current']} replicas; "
+                         "waiting for the scale-down")
+            if load_over is not None and state["current"] == minimum and state["desired"] == minimum \
+                    and now - load_over > 1:
+                break
+            if len(samples) % 5 == 0:
+                progress(f"  [autoscale] {now - started:4.0f} s  replicas {state['current']} -> {state['desired']}  "
+                         f"cpu {state['utilization']}% of request")
+            time.sleep(max(0.0, 1.0 - (time.time() - now)))
+        if locust.alive():
+            locust.stop(grace=10)
+        events = [{"t": round(e["epoch"] - started, 1), "message": e["message"]}
+                  for e in rescale_events(plane, namespace) if e["epoch"] >= started - 1]
+        history = locust_history(Path(f"{csv_prefix}_stats_history.csv"), started)
+        summary = json.loads(summary_path.read_text()) if summary_path.exists() else {}
+    return record(samples, events, history, summary, ramp, load_over - started if load_over else None, values,
+                  METRIC_RESOLUTION_SECONDS)
+
+
+def record(samples, events, history, summary, ramp: Ramp, load_over_s, values, metric_resolution) -> dict:
+    replicas = [s["replicas"] for s in samples if s["replicas"]]
+    ups = [e for e in events if "above target" in e["message"]]
+    loaded = [h["p95_ms"] for h in history if h["p95_ms"] is not None and h["users"] > 0]
+    first_up = ups[0]["t"] if ups else None
+
+    def median(values_):
+        return round(statistics.median(values_), 1) if values_ else None
+
+    # p95 while one replica carried the load, and in the last third of the hold (scaled out).
+    before = [h["p95_ms"] for h in history if h["p95_ms"] is not None and h["users"] > 0
+              and (first_up is None or h["t"] <= first_up)]
+    after = [h["p95_ms"] for h in history if h["p95_ms"] is not None and h["users"] > 0
+             and ramp.up + ramp.hold * 2 / 3 <= h["t"] <= ramp.up + ramp.hold]
+    return {
+        "name": "autoscale", "kind": "autoscale", "store": "-", "app": "sqrt", "retries": False, "chaos": False,
+        "seconds": ramp.seconds, "ramp": {"users": ramp.users, "up_s": ramp.up, "hold_s": ramp.hold,
+                                          "down_s": ramp.down},
+        "min_replicas": min(replicas) if replicas else None, "max_replicas": max(replicas) if replicas else None,
+        "replicas": max(replicas) if replicas else None, "p95_ms": median(loaded),  # the contract's keys
+        "time_to_first_scale_up_s": first_up,
+        "load_over_s": round(load_over_s, 1) if load_over_s is not None else None,
+        "back_to_min_after_load_s": next((round(s["t"] - load_over_s, 1) for s in samples
+                                          if load_over_s is not None and s["t"] > load_over_s
+                                          and s["replicas"] == values["autoscaling"]["minReplicas"]), None),
+        "scale_down_bound_s": scale_down_bound(values, metric_resolution, 5.0),
+        "p95_before_ms": median(before), "p95_after_ms": median(after), "p95_loaded_ms": median(loaded),
+        "requests": summary.get("requests", 0), "failed_requests": summary.get("failed_requests", 0),
+        "users_created": summary.get("users_created", 0), "users_completed": summary.get("users_completed", 0),
+        "color_changes": 0, "events": events, "samples": samples, "load": history,
+    }
+
+
+def svg(record: dict, width: int = 680, panel: int = 110) -> str:
+    """Three panels over the same time axis: replicas (current, desired), CPU per replica
+    (cores, against the Pod's limit), offered load (requests/s) and p95; HPA rescales marked."""
+    samples, load, events = record["samples"], record["load"], record["events"]
+    left, right, top, gap = 48, 12, 24, 26
+    plot_w = width - left - right
+    height = top + 3 * panel + 2 * gap + 26
+    duration = max([s["t"] for s in samples] + [h["t"] for h in load] + [1])
+    colors = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f"]
+
+    def x(t):
+        return left + plot_w * t / duration
+
+    def panel_y(index, value, peak):
+        base = top + index * (panel + gap)
+        return base + panel * (1 - min(value, peak) / peak)
+
+    def line(points, color, dash=""):
+        joined = " ".join(f"{px:.1f},{py:.1f}" for px, py in points)
+        extra = f' stroke-dasharray="{dash}"' if dash else ""
+        return f'<polyline fill="none" stroke="{color}" stroke-width="1.5"{extra} points="{joined}"/>'
+
+    peak_replicas = max([s["desired"] for s in samples] + [s["replicas"] for s in samples] + [1])
+    peak_cpu = max([c for s in samples for c in s["cpu"].values()] + [0.25])
+    peak_rps = max([h["rps"] for h in load] + [1])
+    peak_p95 = max([h["p95_ms"] or 0 for h in load] + [1])
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+             f'viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="11">',
+             f'<rect width="{width}" height="{height}" fill="white"/>']
+    titles = [f"replicas (blue), desired (dashed); HPA rescales (red)  max {peak_replicas}",
+              f"CPU per replica, cores (one line per Pod)  max {peak_cpu:.2f}",
+              f"offered load requests/s (grey, max {peak_rps:.1f}), p95 ms (purple, max {peak_p95:.0f})"]
+    for index, title in enumerate(titles):
+        base = top + index * (panel + gap)
+        parts += [f'<text x="{left}" y="{base - 6}">{title}</text>',
+                  f'<line x1="{left}" y1="{base + panel}" x2="{left + plot_w}" y2="{base + panel}" stroke="black"/>',
+                  f'<line x1="{left}" y1="{base}" x2="{left}" y2="{base + panel}" stroke="black"/>']
+    parts.append(line([(x(s["t"]), panel_y(0, s["replicas"], peak_replicas)) for s in samples], "#1f77b4"))
+    parts.append(line([(x(s["t"]), panel_y(0, s["desired"], peak_replicas)) for s in samples], "#1f77b4", "4,3"))
+    pods = sorted({name for s in samples for name in s["cpu"]})
+    for number, pod in enumerate(pods):
+        points = [(x(s["t"]), panel_y(1, s["cpu"][pod], peak_cpu)) for s in samples if pod in s["cpu"]]
+        parts.append(line(points, colors[number % len(colors)]))
+    parts.append(line([(x(h["t"]), panel_y(2, h["rps"], peak_rps)) for h in load], "#888"))
+    parts.append(line([(x(h["t"]), panel_y(2, h["p95_ms"], peak_p95)) for h in load if h["p95_ms"] is not None],
+                      "#9467bd"))
+    for event in events:
+        ex = x(event["t"])
+        parts.append(f'<line class="rescale" x1="{ex:.1f}" y1="{top}" x2="{ex:.1f}" y2="{top + 3 * panel + 2 * gap}" '
+                     f'stroke="#c00" stroke-dasharray="4,3"><title>{event["message"]}</title></line>')
+    parts += [f'<text x="{left}" y="{height - 8}">0 s</text>',
+              f'<text x="{left + plot_w}" y="{height - 8}" text-anchor="end">{duration:.0f} s</text>', "</svg>"]
+    return "\n".join(parts)
