@@ -22,6 +22,12 @@ POD_BRIDGE = "rl-cni0"
 CNI_NETWORK = "resilience-lab"
 PAUSE_IMAGE = "registry.k8s.io/pause:3.10"
 DEFAULT_STATE_ROOT = Path("/var/lib/resilience-lab")
+# A cluster's files and folders (Layout attributes), under its folder. `record` is what the host
+# looked like before (sysctls, the nft ruleset), restored at teardown.
+CLUSTER_FILES = {
+    "record": "host-record.json", "daemon_pid": "daemon.pid", "ready_file": "ready.json", "logs": "logs",
+    "controlplane": "controlplane", "containerd": "containerd", "containerd_socket": "containerd/containerd.sock",
+    "kubelet": "kubelet", "cni": "cni"}
 
 
 @dataclass(frozen=True)
@@ -44,40 +50,8 @@ class Layout:
         """The kubeconfig context `make cluster-up CLUSTER=host` creates (kind: kind-NAME)."""
         return f"host-{self.name}"
 
-    # Files and folders, all under dir.
-    @property
-    def record(self) -> Path:
-        """What the host looked like before: sysctls and the nft ruleset (restored at teardown)."""
-        return self.dir / "host-record.json"
-
-    @property
-    def daemon_pid(self) -> Path:
-        return self.dir / "daemon.pid"
-
-    @property
-    def ready_file(self) -> Path:
-        return self.dir / "ready.json"
-
-    @property
-    def logs(self) -> Path:
-        return self.dir / "logs"
-
-    @property
-    def controlplane(self) -> Path:
-        return self.dir / "controlplane"
-
-    @property
-    def containerd(self) -> Path:
-        return self.dir / "containerd"
-
-    @property
-    def containerd_socket(self) -> Path:
-        return self.containerd / "containerd.sock"
-
-    @property
-    def kubelet(self) -> Path:
-        return self.dir / "kubelet"
-
-    @property
-    def cni(self) -> Path:
-        return self.dir / "cni"
+    def __getattr__(self, name: str) -> Path:
+        """A file or folder of the cluster's, under dir (CLUSTER_FILES)."""
+        if name in CLUSTER_FILES:
+            return self.dir / CLUSTER_FILES[name]
+        raise AttributeError(f"{type(self).__name__} has no attribute {name!r}")
