@@ -24,7 +24,8 @@ import xml.etree.ElementTree as ET
 from collections import defaultdict
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+from lab.host.paths import REPO_ROOT
+
 HOG = "while True: pass"
 
 

@@ -19,7 +19,8 @@ import threading
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+from lab.host.paths import REPO_ROOT
+
 HOST_TESTS = "tests/cluster/host"
 REPORTS = REPO_ROOT / "test-artifacts"
 

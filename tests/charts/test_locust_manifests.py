@@ -4,16 +4,15 @@ kubernetes-validate, and keep their promises: same Locust as .venv, the web UI r
 through port-forward, the master port open to workers only, locked-down pods."""
 
 import re
-from pathlib import Path
 
 import kubernetes_validate
-import kubernetes_validate.utils
 import pytest
 import yaml
+from chartlib import K8S_VERSIONS
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from lab.host.paths import REPO_ROOT
+
 MANIFEST_DIR = REPO_ROOT / "loadtests" / "k8s"
-K8S_VERSIONS = ("1.30", kubernetes_validate.utils.major_minor(kubernetes_validate.utils.latest_version()))
 CONFIGMAP = "loadtest-files"  # what `make loadtest-k8s` creates from loadtests/
 
 
