@@ -12,6 +12,7 @@ import pytest
 
 from lab.host import balancer
 from lab.host.procs import LOOPBACK, free_port, http_status
+from tests.conftest import WEBGATOS_GUNICORN_CONF
 
 SCRIPT_TIMEOUT_SECONDS = 60
 
@@ -20,15 +21,20 @@ def hook_pod(scenario: chartlib.Scenario) -> dict:
     return next(doc for doc in chartlib.render(scenario) if chartlib.is_hook(doc))
 
 
-def run_hook(pod: dict, url: str) -> subprocess.CompletedProcess:
-    """Run the hook container's command here, with its environment but the local app's URL."""
+def hook_command(pod: dict, url: str, **extra_env: str) -> tuple[list[str], dict[str, str]]:
+    """The hook container's command and environment, with the local app's URL."""
     container = pod["spec"]["containers"][0]
     assert container["command"] == ["python", "-c"]
     env = {item["name"]: item["value"] for item in container["env"]}
     url_variable = next(name for name in env if name.endswith("_URL"))
-    env[url_variable] = url
-    return subprocess.run([sys.executable, "-c", container["args"][0]], env=env, capture_output=True, text=True,
-                          timeout=SCRIPT_TIMEOUT_SECONDS, stdin=subprocess.DEVNULL)
+    return [sys.executable, "-c", container["args"][0]], {**env, url_variable: url, **extra_env}
+
+
+def run_hook(pod: dict, url: str, **extra_env: str) -> subprocess.CompletedProcess:
+    """Run the hook container's command here, with its environment but the local app's URL."""
+    command, env = hook_command(pod, url, **extra_env)
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=SCRIPT_TIMEOUT_SECONDS,
+                          stdin=subprocess.DEVNULL)
 
 
 def probe_paths(scenario: chartlib.Scenario) -> list[str]:
@@ -99,9 +105,31 @@ def test_webgatos_session_check_retries_the_releases_own_injected_faults(start_w
 @pytest.mark.parametrize("chart", chartlib.CHART_NAMES)
 def test_hook_fails_with_a_reason_when_nothing_answers(chart):
     url = f"http://{LOOPBACK}:{free_port()}"
-    result = run_hook(hook_pod(chartlib.Scenario(chart, "defaults")), url)
+    result = run_hook(hook_pod(chartlib.Scenario(chart, "defaults")), url, SERVICE_WAIT_SECONDS="2")
     assert result.returncode == 1
     assert result.stdout.startswith("FAIL: ") and url in result.stdout
+
+
+def test_webgatos_session_check_waits_for_a_service_that_answers_late(procs, redis_url, tmp_path):
+    """`helm install --wait` returns when the Pods are ready; kube-proxy may program the Service a
+    moment later (seen on the host cluster: the first request refused). The check waits for it."""
+    port = free_port()
+    url = f"http://{LOOPBACK}:{port}"
+    command, env = hook_command(hook_pod(chartlib.Scenario("webgatos", "defaults")), url)
+    with (tmp_path / "hook.log").open("w+") as log:
+        hook = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        try:
+            procs.gunicorn("webgatos:create_app()", port,
+                           {"SESSION_STORE": "redis", "REDIS_URL": redis_url, "SECRET_KEY": "test-secret-key",
+                            "SHUTDOWN_DRAIN_SECONDS": "0"}, name="webgatos-late", config=WEBGATOS_GUNICORN_CONF)
+            returncode = hook.wait(timeout=SCRIPT_TIMEOUT_SECONDS)
+        finally:
+            hook.kill()
+            hook.wait(timeout=10)
+        log.seek(0)
+        output = log.read()
+    assert returncode == 0, output
+    assert output.startswith("OK: "), output
 
 
 def test_sqrt_check_passes_on_the_real_app(procs):

@@ -1,11 +1,16 @@
-"""`helm test` check of sqrt through its Service: `/` answers OK!, a bad `iterations` is a 400."""
+"""`helm test` check of sqrt through its Service: `/` answers OK!, a bad `iterations` is a 400.
+First it waits, up to SERVICE_WAIT_SECONDS, for the Service to accept connections (/readyz):
+kube-proxy may program it a moment after `helm install --wait` returns. (A hook ships alone in its
+chart, so webgatos's check has the same wait.)"""
 
 import os
 import sys
+import time
 import urllib.error
 import urllib.request
 
 BASE_URL = os.environ["SQRT_URL"].rstrip("/")
+SERVICE_WAIT_SECONDS = int(os.environ.get("SERVICE_WAIT_SECONDS", "30"))
 
 
 def fail(message):
@@ -13,6 +18,25 @@ def fail(message):
     sys.exit(1)
 
 
+def wait_for_service():
+    """Return once the Service answers /readyz at all (any HTTP status); fail after SERVICE_WAIT_SECONDS."""
+    deadline = time.monotonic() + SERVICE_WAIT_SECONDS
+    reason = "no attempt"
+    for _ in range(SERVICE_WAIT_SECONDS + 1):
+        try:
+            with urllib.request.urlopen(f"{BASE_URL}/readyz", timeout=10):
+                return
+        except urllib.error.HTTPError:
+            return
+        except OSError as error:  # refused or unreachable: the Service is not programmed yet
+            reason = error
+        if time.monotonic() >= deadline:
+            break
+        time.sleep(1)
+    fail(f"{BASE_URL} accepted no connection within {SERVICE_WAIT_SECONDS}s: {reason}")
+
+
+wait_for_service()
 try:
     with urllib.request.urlopen(f"{BASE_URL}/?iterations=1000", timeout=30) as response:
         body = response.read().decode()

@@ -5,7 +5,9 @@ must carry the same color and count the visits; with the memory store and severa
 color may change (that is the lesson), so only the answer's shape is checked and the replicas seen
 are printed. When the release injects faults of its own (faults.errorRate), the check retries an
 answer that says so (`Injected fault`) up to RETRY_INJECTED_FAULTS times, as the mesh's retries
-would for a real client: this Pod has no sidecar. Exit status 1 with one line saying what broke.
+would for a real client: this Pod has no sidecar. First it waits, up to SERVICE_WAIT_SECONDS, for
+the Service to accept connections (/readyz): `helm install --wait` returns when the Pods are ready,
+and kube-proxy may program the Service a moment later. Exit status 1 with one line saying what broke.
 """
 
 import http.cookiejar
@@ -13,6 +15,7 @@ import json
 import os
 import re
 import sys
+import time
 import urllib.error
 import urllib.request
 
@@ -21,6 +24,7 @@ REQUESTS = int(os.environ.get("REQUESTS", "6"))
 EXPECT_SHARED = os.environ.get("EXPECT_SHARED_SESSIONS", "true") == "true"
 RETRY_INJECTED_FAULTS = int(os.environ.get("RETRY_INJECTED_FAULTS", "0"))
 TIMEOUT_SECONDS = 10
+SERVICE_WAIT_SECONDS = int(os.environ.get("SERVICE_WAIT_SECONDS", "30"))
 
 
 def fail(message):
@@ -45,6 +49,25 @@ def get_session(number):
             fail(f"request {number} to {BASE_URL}/api/session: {error}")
 
 
+def wait_for_service():
+    """Return once the Service answers /readyz at all (any HTTP status); fail after SERVICE_WAIT_SECONDS."""
+    deadline = time.monotonic() + SERVICE_WAIT_SECONDS
+    reason = "no attempt"
+    for _ in range(SERVICE_WAIT_SECONDS + 1):
+        try:
+            with urllib.request.urlopen(f"{BASE_URL}/readyz", timeout=TIMEOUT_SECONDS):
+                return
+        except urllib.error.HTTPError:
+            return
+        except OSError as error:  # refused or unreachable: the Service is not programmed yet
+            reason = error
+        if time.monotonic() >= deadline:
+            break
+        time.sleep(1)
+    fail(f"{BASE_URL} accepted no connection within {SERVICE_WAIT_SECONDS}s: {reason}")
+
+
+wait_for_service()
 opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
 answers = []
 retried = 0
