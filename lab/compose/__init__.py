@@ -30,7 +30,9 @@ def envoy_path(scenario: str) -> Path:
 def static_bootstrap(config: dict, listen_port: int, namespace: str) -> dict:
     """A bootstrap from `config` (lab.kube.mesh.admin.gateway_config's listener/route/cluster) for Compose."""
     text = json.dumps({key: config[key] for key in ("listener", "route", "cluster")})
-    for token in (f".{namespace}.", f"/namespaces/{namespace}/", f'"{namespace}"'):
+    # The namespace inside names: Istio's (`x.NS.svc`, `/namespaces/NS/`, `"NS"`) and the chart's
+    # AuthorizationPolicy's (`policy[NS-...]`, its name in the gateway's RBAC filter).
+    for token in (f".{namespace}.", f"/namespaces/{namespace}/", f'"{namespace}"', f"[{namespace}-"):
         text = text.replace(token, token.replace(namespace, NAMESPACE))
     text = text.replace(f"_{listen_port}", f"_{LISTEN_PORT}").replace(f"http.{listen_port}", f"http.{LISTEN_PORT}")
     text = text.replace(f"*:{listen_port}", f"*:{LISTEN_PORT}")

@@ -52,13 +52,18 @@ def installed(cluster: LabCluster, chart: str, workdir: str | Path, values_files
                  env=cluster.plane.env(), home=cluster.workdir / "helm")
         yield Release.of(chart, namespace, port)
     finally:
-        remove_namespace(cluster, namespace)
+        remove_namespace(cluster, namespace, release=chart)
         cluster.mesh.unpublish_port(port)
 
 
-def remove_namespace(cluster: LabCluster, namespace: str) -> None:
-    """Delete the namespace, its Pods at once (a teardown, not a demo of graceful shutdown)."""
+def remove_namespace(cluster: LabCluster, namespace: str, release: str | None = None) -> None:
+    """Delete the namespace, its Pods at once (a teardown, not a demo of graceful shutdown). With
+    `release`, uninstall it first: it may own objects elsewhere (the gateway's AuthorizationPolicy
+    lives in the gateway's namespace), which the namespace's deletion would leave behind."""
     cluster.plane.kubectl("delete", "pods", "--all", "--namespace", namespace, "--grace-period=0", "--force",
                           "--wait=false", check=False)
+    if release:
+        run_helm("uninstall", release, "--namespace", namespace, env=cluster.plane.env(),
+                 home=cluster.workdir / "helm", check=False)
     cluster.plane.kubectl("delete", "namespace", namespace, "--wait=false", check=False)
     wait_until(lambda: not cluster.node.runs(namespace), 30, f"the Pods of {namespace} to stop", interval=0.1)
