@@ -12,6 +12,8 @@ CACHE := .cache
 HAZELCAST_VERSION := 5.5.0
 HAZELCAST_JAR := $(CACHE)/hazelcast/hazelcast-$(HAZELCAST_VERSION).jar
 HELM := $(CACHE)/bin/helm
+ZIPKIN_VERSION := 3.5.1
+ZIPKIN_JAR := $(CACHE)/zipkin-$(ZIPKIN_VERSION)/zipkin-server-$(ZIPKIN_VERSION)-exec.jar
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 export HAZELCAST_JAR := $(abspath $(HAZELCAST_JAR))
@@ -60,6 +62,13 @@ $(HAZELCAST_JAR):
 	@command -v mvn >/dev/null || { echo "mvn: not found; download com.hazelcast:hazelcast:$(HAZELCAST_VERSION) (jar) from Maven Central to $@"; exit 1; }
 	mvn -q dependency:copy -Dartifact=com.hazelcast:hazelcast:$(HAZELCAST_VERSION) -DoutputDirectory=$(dir $@)
 
+.PHONY: zipkin
+zipkin: $(ZIPKIN_JAR) ## Fetch the pinned Zipkin server (exec jar, UI included; runs on the Java of `make java`) into .cache/.
+
+$(ZIPKIN_JAR):
+	@command -v mvn >/dev/null || { echo "mvn: not found; download io.zipkin:zipkin-server:$(ZIPKIN_VERSION) (classifier exec) from Maven Central to $@"; exit 1; }
+	mvn -q dependency:copy -Dartifact=io.zipkin:zipkin-server:$(ZIPKIN_VERSION):jar:exec -DoutputDirectory=$(dir $@)
+
 .PHONY: helm
 helm: $(HELM) ## Install the pinned Helm binary into .cache/bin.
 
@@ -87,8 +96,17 @@ istio-crds: $(ISTIO_CRDS_BUNDLE) ## Fetch the pinned Istio's CRD bundle (what th
 $(ISTIO_CRDS_BUNDLE): tools/controlplane/versions.env
 	tools/controlplane/build.sh crds
 
+# Istio's charts from the same module source (make istio-install installs them, no chart repository).
+ISTIO_CHARTS := $(CONTROL_PLANE)/istio-$(ISTIO_VERSION)/charts/.complete
+.PHONY: istio-charts
+istio-charts: $(ISTIO_CHARTS) ## Copy the pinned Istio's Helm charts (base, istiod, gateway, istio-cni) from its module source into .cache/.
+
+$(ISTIO_CHARTS): tools/controlplane/versions.env
+	tools/controlplane/build.sh crds
+	@touch $@
+
 .PHONY: tools
-tools: venv redis java hazelcast helm browser shellcheck control-plane ## Install everything the tests and the lab need.
+tools: venv redis java hazelcast zipkin helm browser shellcheck prometheus redis-exporter control-plane ## Install everything the tests and the lab need.
 
 .PHONY: lock
 lock: ## Regenerate constraints.txt from a fresh resolve of requirements-dev.txt.
@@ -155,19 +173,20 @@ run: venv redis ## Run webgatos (Redis store) on loopback in the foreground.
 ##@ Lab
 
 DEMO_SECONDS ?= 20
-DEMO_SCENARIOS ?= all
+# Cases or groups of lab/experiments/cases.toml (docs/demos/README.md), comma-separated, or all.
+DEMO_CASES ?= $(or $(DEMO_SCENARIOS),all)
 STORE ?= redis
 REPLICAS ?= 2
 SCENARIO ?= retries
 LAB_PORT ?= 8080
 
 .PHONY: demo
-demo: tools ## Run the talk's experiments on loopback, print the table, write reports/demo/ (DEMO_SECONDS=20 per scenario; 120 as in the talk).
-	$(PY) -m lab demo --seconds "$(DEMO_SECONDS)" --scenarios "$(DEMO_SCENARIOS)" --out reports/demo
+demo: tools ## Run the demo cases on loopback (DEMO_CASES=all, or e.g. autoscale), print the table, write reports/demo/ (DEMO_SECONDS=20 per case; 120 as in the talk).
+	$(PY) -m lab demo --substrate lab --seconds "$(DEMO_SECONDS)" --cases "$(DEMO_CASES)" --out reports/demo
 
-.PHONY: demo-autoscale
-demo-autoscale: tools ## The talk's autoscaling demo on loopback: sqrt under a ramp, scaled by the real HPA controller; report in reports/demo-autoscale/.
-	$(PY) -m lab demo --seconds "$(DEMO_SECONDS)" --scenarios autoscale --out reports/demo-autoscale --no-screenshots
+.PHONY: docs-demos
+docs-demos: venv ## Write docs/demos/ (one walkthrough per case and group) from lab/experiments/cases.toml.
+	$(PY) -m lab demo docs
 
 .PHONY: lab-up
 lab-up: tools ## Start a lab topology in the foreground and print its URLs; Ctrl-C stops it (STORE=redis REPLICAS=2 SCENARIO=retries).
@@ -212,7 +231,7 @@ images: ## Build resilience-lab/webgatos and resilience-lab/sqrt; with buildah e
 	  elif [ "$$(id -u)" = 0 ] && { command -v buildah >/dev/null || command -v apt-get >/dev/null; }; then engine=buildah; \
 	  else echo "images: no container engine found: install docker or podman, start minikube, or run as root for buildah (IMAGE_ENGINE=docker|podman|minikube|buildah)" >&2; exit 1; fi; \
 	fi; \
-	if [ "$$engine" = buildah ]; then $(MAKE) image-tools hazelcast && exec tools/images/build.sh; fi; \
+	if [ "$$engine" = buildah ]; then $(MAKE) image-tools hazelcast venv $(CONTROL_PLANE)/istio-$(ISTIO_VERSION)/.complete && exec tools/images/build.sh; fi; \
 	for chart in $(CHARTS); do \
 	  tag="resilience-lab/$$chart:$$(awk -F'"' '/^appVersion:/ {print $$2}' charts/$$chart/Chart.yaml)"; \
 	  echo "images: $$engine builds $$tag from services/$$chart"; \
@@ -329,52 +348,41 @@ kube-monkey-down: ## Remove what kube-monkey installed.
 ##@ Cluster demos (minikube, kind or host; walkthroughs in docs/demos/)
 
 # The cluster the demos run on. Every command is pinned to KUBE_CONTEXT, by default the context
-# cluster-up creates (minikube: CLUSTER_NAME, kind: kind-CLUSTER_NAME); name another one to use it.
+# cluster-up creates (minikube: CLUSTER_NAME, kind: kind-CLUSTER_NAME, host: host-CLUSTER_NAME); name
+# another one to use it.
 CLUSTER ?= minikube
 CLUSTER_NAME ?= resilience-lab
 KUBE_CONTEXT ?=
 export CLUSTER CLUSTER_NAME KUBE_CONTEXT
-# Load of the demos (Locust runs as a Job in the demo's namespace, scripts/cluster/loadtest.sh):
-# the color check runs CLUSTER_CHECK_USERS users for CLUSTER_CHECK_SECONDS; the chaos demos use the
-# talk's arrival profile (10 new users a second, 5 page loads each) for CLUSTER_CHAOS_SECONDS.
-CLUSTER_CHECK_USERS ?= 20
-CLUSTER_CHECK_SECONDS ?= 60
-CLUSTER_CHAOS_SECONDS ?= 120
-CLUSTER_GATE_P95_MS ?= 500
-# Chaos: one webgatos pod killed every CHAOS_INTERVAL; CHAOS_GRACE_PERIOD=0 kills like a crash,
-# empty lets the pod shut down gracefully.
-CHAOS_INTERVAL ?= 15s
-CHAOS_GRACE_PERIOD ?= 0
 # KEEP=1 leaves a demo's namespace in place at the end (its -clean target removes it).
 KEEP ?=
 
 CLUSTER_SH := scripts/cluster
 DEMO_NS_PREFIX ?= rl-
 export DEMO_NS_PREFIX
-demo_ns = $(DEMO_NS_PREFIX)$(1)
-# In-cluster URLs: a demo's webgatos Service, and Istio's ingress gateway (istio/install/).
-webgatos_url = http://webgatos.$(call demo_ns,$(1)).svc.cluster.local
-GATEWAY_URL := http://istio-ingressgateway.istio-ingress.svc.cluster.local
-# The scalable webgatos of the demos: the chart's Redis variant (bundled Redis), replica count per step.
-WEBGATOS_REDIS := charts/webgatos/ci/redis-values.yaml
-# The session-store demos close connections after each response, so a Service spreads every
-# request (not only every connection) over the replicas: see the file. Empty: keep-alive as usual.
-PER_REQUEST_VALUES ?= -f scripts/cluster/values/per-request-balancing.yaml
-WEBGATOS_SELECTOR := app.kubernetes.io/name=webgatos,app.kubernetes.io/component=web
-# Arguments of `python -m chaos k8s` for a demo: its webgatos pods, one kill per interval.
-chaos_args = --namespace $(call demo_ns,$(1)) --selector $(WEBGATOS_SELECTOR) --interval $(CHAOS_INTERVAL)$(if $(CHAOS_GRACE_PERIOD), --grace-period $(CHAOS_GRACE_PERIOD))
-# Locust arguments. locust_check URL,P95: WebgatosUser's color check; no request may fail (a
-# changed color is a failure), p95 gate P95 ms or off. locust_arrival URL: the talk's profile,
-# measured without gates as `make demo` does on loopback, so the summaries compare with
-# reports/demo/results.json.
-locust_check = -f loadtests/locustfile.py --headless --users $(CLUSTER_CHECK_USERS) --spawn-rate $(CLUSTER_CHECK_USERS) --run-time $(CLUSTER_CHECK_SECONDS)s --host $(1) --gate-error-rate 0 --gate-p95-ms $(2) WebgatosUser
-locust_arrival = -f loadtests/arrival.py --headless --host $(1) --arrival-rate 10 --arrival-seconds $(CLUSTER_CHAOS_SECONDS) --arrival-drain-seconds 10 --page-loads 5 --gate-p95-ms off --gate-error-rate off
-# The last step of a demo: remove its namespace, unless KEEP is set.
-demo_end = $(if $(KEEP),@echo "KEEP is set: namespace $(call demo_ns,$(1)) stays; 'make demo-$(1)-clean' removes it",$(CLUSTER_SH)/cleanup.sh $(call demo_ns,$(1)))
+# The context every cluster demo pins its commands to: KUBE_CONTEXT, else the one cluster-up
+# creates for CLUSTER (scripts/cluster/lib.sh, default_context).
+DEMO_CONTEXT = $(or $(KUBE_CONTEXT),$(if $(filter kind host,$(CLUSTER)),$(CLUSTER)-)$(CLUSTER_NAME))
+cluster_demo = $(PY) -m lab demo --substrate cluster --context "$(DEMO_CONTEXT)" --seconds "$(DEMO_SECONDS)" --namespace-prefix "$(DEMO_NS_PREFIX)"$(if $(KEEP), --keep)
 
 .PHONY: shellcheck
 shellcheck: ## Ensure shellcheck (Debian package) for the shell-script tests.
 	$(call ensure-apt,command -v shellcheck >/dev/null,shellcheck,echo "shellcheck: not found and apt-get is not usable without a password; install ShellCheck to run the shell-script tests" >&2; exit 1)
+
+# -- section: observability (owner: observe; docs/observability.md) --
+.PHONY: prometheus
+prometheus: ## Ensure a prometheus server binary (Debian's package, 2.42 with its classic UI) for the lab's SLO checks.
+	$(call ensure-apt,command -v prometheus >/dev/null || [ -x "$${PROMETHEUS_BIN:-/usr/bin/prometheus}" ],--no-install-recommends prometheus,echo "prometheus: not found and apt-get is not usable without a password; install Prometheus 2.x (or set PROMETHEUS_BIN) to run the SLO checks" >&2; exit 1)
+
+REDIS_EXPORTER_VERSION := v1.97.0
+REDIS_EXPORTER := $(CACHE)/observe/redis_exporter-$(REDIS_EXPORTER_VERSION)/redis_exporter
+.PHONY: redis-exporter
+redis-exporter: $(REDIS_EXPORTER) ## Build oliver006/redis_exporter (pinned) from its Go module into .cache/observe/.
+
+$(REDIS_EXPORTER):
+	@command -v go >/dev/null || { echo "go: not found; install Go 1.26 to build redis_exporter $(REDIS_EXPORTER_VERSION)" >&2; exit 1; }
+	GOBIN=$(abspath $(dir $@)) CGO_ENABLED=0 nice -n 10 go install \
+	  -ldflags "-X main.BuildVersion=$(REDIS_EXPORTER_VERSION)" github.com/oliver006/redis_exporter@$(REDIS_EXPORTER_VERSION)
 
 # CLUSTER=host: a one-node cluster on this Linux machine (root): it needs the node's packages, the
 # control plane with kubelet, kube-proxy and CoreDNS, and every image `make images` exports.
@@ -387,7 +395,7 @@ host-root:
 host-cluster-tools: host-root venv helm control-plane images ## What CLUSTER=host needs: containerd, runc, CNI plugins (Debian), the node's binaries, the images.
 	$(call ensure-apt,command -v containerd >/dev/null && command -v runc >/dev/null && [ -x /usr/lib/cni/bridge ] && command -v conntrack >/dev/null && command -v nft >/dev/null,containerd runc containernetworking-plugins conntrack nftables iptables,echo "host cluster: install the Debian packages containerd runc containernetworking-plugins conntrack nftables" >&2; exit 1)
 
-.PHONY: cluster-up cluster-down istio-install istio-uninstall
+.PHONY: cluster-up cluster-down istio-images istio-install istio-uninstall
 cluster-up: $(HOST_CLUSTER_NEEDS) ## Create the demo cluster (CLUSTER=minikube|kind|host) with metrics-server.
 	$(CLUSTER_SH)/cluster-up.sh
 
@@ -398,7 +406,10 @@ cluster-down: ## Delete the demo cluster that cluster-up created.
 cluster-images: ## Load the images `make images` built into the demo cluster (CLUSTER=host: its exported archives).
 	$(CLUSTER_SH)/load-images.sh
 
-istio-install: ## Install pinned Istio (base, istiod, ingress gateway) with Helm.
+istio-images: $(CONTROL_PLANE)/istio-$(ISTIO_VERSION)/.complete venv ## Build Istio's stand-in images (pilot, proxyv2, install-cni) for kind or minikube (IMAGE_ENGINE=docker|podman|minikube; buildah: make images).
+	tools/images/istio-with-engine.sh $(or $(IMAGE_ENGINE),docker)
+
+istio-install: istio-charts ## Install the pinned Istio (base, Istio CNI, istiod, ingress gateway) from its module's charts, on the images `make images` built.
 	$(CLUSTER_SH)/preflight.sh kubectl helm
 	$(CLUSTER_SH)/istio.sh install
 
@@ -406,126 +417,14 @@ istio-uninstall: ## Remove Istio from the demo cluster.
 	$(CLUSTER_SH)/preflight.sh kubectl helm
 	$(CLUSTER_SH)/istio.sh uninstall
 
-.PHONY: demo-scale demo-scale-clean
-demo-scale: ## Demo: webgatos with 1 then 2 replicas behind a Service; see who answers.
-	$(CLUSTER_SH)/preflight.sh kubectl helm
-	$(CLUSTER_SH)/namespace.sh $(call demo_ns,scale)
-	$(CLUSTER_SH)/release.sh $(call demo_ns,scale) webgatos charts/webgatos -f charts/webgatos/ci/single-replica-values.yaml
-	$(CLUSTER_SH)/probe.sh $(call demo_ns,scale) $(call webgatos_url,scale)/ 20
-	$(CLUSTER_SH)/release.sh $(call demo_ns,scale) webgatos charts/webgatos -f charts/webgatos/ci/single-replica-values.yaml --set replicaCount=2
-	$(CLUSTER_SH)/probe.sh $(call demo_ns,scale) $(call webgatos_url,scale)/ 20
-	$(call demo_end,scale)
+.PHONY: demo-all
+demo-all: venv ## Every demo case on the cluster (make demo-CASE or demo-GROUP for some: docs/demos/); results and report in reports/demo-NAME/.
+	$(cluster_demo) --cases all --out reports/demo-all
 
-demo-scale-clean: ## Remove what demo-scale created.
-	$(CLUSTER_SH)/cleanup.sh $(call demo_ns,scale)
+# make demo-CASE, make demo-GROUP: those cases of lab/experiments/cases.toml on the cluster.
+demo-%: venv
+	$(cluster_demo) --cases "$*" --out reports/demo-$*
 
-.PHONY: demo-hpa demo-hpa-clean
-demo-hpa: ## Demo: sqrt with its HPA; load on, watch replicas grow; load off, watch them shrink.
-	$(CLUSTER_SH)/preflight.sh kubectl helm
-	$(CLUSTER_SH)/namespace.sh $(call demo_ns,hpa)
-	$(CLUSTER_SH)/release.sh $(call demo_ns,hpa) sqrt charts/sqrt
-	$(CLUSTER_SH)/watch-hpa.sh $(call demo_ns,hpa) 45 "idle"
-	$(CLUSTER_SH)/release.sh $(call demo_ns,hpa) sqrt charts/sqrt --set loadGenerator.enabled=true
-	$(CLUSTER_SH)/watch-hpa.sh $(call demo_ns,hpa) 240 "under load: replicas grow"
-	$(CLUSTER_SH)/release.sh $(call demo_ns,hpa) sqrt charts/sqrt --set loadGenerator.enabled=false
-	$(CLUSTER_SH)/watch-hpa.sh $(call demo_ns,hpa) 420 "load off: replicas shrink after the 5-minute stabilization window"
-	$(call demo_end,hpa)
-
-demo-hpa-clean: ## Remove what demo-hpa created.
-	$(CLUSTER_SH)/cleanup.sh $(call demo_ns,hpa)
-
-.PHONY: demo-nonscalable demo-nonscalable-clean
-demo-nonscalable: ## Demo: memory session store, 2 replicas: users lose their color (the check fails).
-	$(CLUSTER_SH)/preflight.sh kubectl helm
-	$(CLUSTER_SH)/namespace.sh $(call demo_ns,nonscalable)
-	$(CLUSTER_SH)/release.sh $(call demo_ns,nonscalable) webgatos charts/webgatos -f charts/webgatos/ci/memory-2-replicas-values.yaml $(PER_REQUEST_VALUES)
-	$(CLUSTER_SH)/probe.sh $(call demo_ns,nonscalable) $(call webgatos_url,nonscalable)/api/session 20 --session
-	$(CLUSTER_SH)/loadtest.sh $(call demo_ns,nonscalable) nonscalable --expect-fail -- $(call locust_check,$(call webgatos_url,nonscalable),off)
-	$(call demo_end,nonscalable)
-
-demo-nonscalable-clean: ## Remove what demo-nonscalable created.
-	$(CLUSTER_SH)/cleanup.sh $(call demo_ns,nonscalable)
-
-.PHONY: demo-redis demo-redis-clean
-demo-redis: ## Demo: Redis session store, 2 replicas: every user keeps one color (the check passes).
-	$(CLUSTER_SH)/preflight.sh kubectl helm
-	$(CLUSTER_SH)/namespace.sh $(call demo_ns,redis)
-	$(CLUSTER_SH)/release.sh $(call demo_ns,redis) webgatos charts/webgatos -f $(WEBGATOS_REDIS) $(PER_REQUEST_VALUES) --set replicaCount=2
-	$(CLUSTER_SH)/probe.sh $(call demo_ns,redis) $(call webgatos_url,redis)/api/session 20 --session
-	$(CLUSTER_SH)/loadtest.sh $(call demo_ns,redis) redis -- $(call locust_check,$(call webgatos_url,redis),off)
-	$(call demo_end,redis)
-
-demo-redis-clean: ## Remove what demo-redis created.
-	$(CLUSTER_SH)/cleanup.sh $(call demo_ns,redis)
-
-.PHONY: demo-hazelcast demo-hazelcast-clean
-demo-hazelcast: ## Demo: Hazelcast session store, 2 replicas: every user keeps one color.
-	$(CLUSTER_SH)/preflight.sh kubectl helm
-	$(CLUSTER_SH)/namespace.sh $(call demo_ns,hazelcast)
-	$(CLUSTER_SH)/release.sh $(call demo_ns,hazelcast) webgatos charts/webgatos -f charts/webgatos/ci/hazelcast-values.yaml $(PER_REQUEST_VALUES) --set replicaCount=2
-	$(CLUSTER_SH)/probe.sh $(call demo_ns,hazelcast) $(call webgatos_url,hazelcast)/api/session 20 --session
-	$(CLUSTER_SH)/loadtest.sh $(call demo_ns,hazelcast) hazelcast -- $(call locust_check,$(call webgatos_url,hazelcast),off)
-	$(call demo_end,hazelcast)
-
-demo-hazelcast-clean: ## Remove what demo-hazelcast created.
-	$(CLUSTER_SH)/cleanup.sh $(call demo_ns,hazelcast)
-
-.PHONY: demo-loadtest demo-loadtest-clean
-demo-loadtest: ## Demo: Locust in the cluster with quality gates; reports in reports/cluster/.
-	$(CLUSTER_SH)/preflight.sh kubectl helm
-	$(CLUSTER_SH)/namespace.sh $(call demo_ns,loadtest)
-	$(CLUSTER_SH)/release.sh $(call demo_ns,loadtest) webgatos charts/webgatos -f $(WEBGATOS_REDIS) --set replicaCount=2
-	$(CLUSTER_SH)/loadtest.sh $(call demo_ns,loadtest) loadtest -- $(call locust_check,$(call webgatos_url,loadtest),$(CLUSTER_GATE_P95_MS))
-	$(call demo_end,loadtest)
-
-demo-loadtest-clean: ## Remove what demo-loadtest created.
-	$(CLUSTER_SH)/cleanup.sh $(call demo_ns,loadtest)
-
-.PHONY: demo-chaos demo-chaos-clean
-demo-chaos: ## Demo: pods killed during load, 1 replica then 2 (Redis store, no mesh).
-	$(CLUSTER_SH)/preflight.sh kubectl helm python
-	$(CLUSTER_SH)/namespace.sh $(call demo_ns,chaos)
-	$(CLUSTER_SH)/release.sh $(call demo_ns,chaos) webgatos charts/webgatos -f $(WEBGATOS_REDIS) --set replicaCount=1
-	$(CLUSTER_SH)/under-chaos.sh $(call chaos_args,chaos) -- \
-	  $(CLUSTER_SH)/loadtest.sh $(call demo_ns,chaos) chaos-redis-1-replica -- $(call locust_arrival,$(call webgatos_url,chaos))
-	$(CLUSTER_SH)/release.sh $(call demo_ns,chaos) webgatos charts/webgatos -f $(WEBGATOS_REDIS) --set replicaCount=2
-	$(CLUSTER_SH)/under-chaos.sh $(call chaos_args,chaos) -- \
-	  $(CLUSTER_SH)/loadtest.sh $(call demo_ns,chaos) chaos-redis-2-replicas -- $(call locust_arrival,$(call webgatos_url,chaos))
-	$(call demo_end,chaos)
-
-demo-chaos-clean: ## Remove what demo-chaos created.
-	$(CLUSTER_SH)/cleanup.sh $(call demo_ns,chaos)
-
-.PHONY: demo-istio demo-istio-clean
-demo-istio: ## Demo: pod chaos through the Istio ingress gateway, without then with retries.
-	$(CLUSTER_SH)/preflight.sh kubectl helm istioctl python
-	$(CLUSTER_SH)/namespace.sh $(call demo_ns,istio) --istio
-	$(CLUSTER_SH)/release.sh $(call demo_ns,istio) webgatos charts/webgatos -f $(WEBGATOS_REDIS) --set replicaCount=2 -f istio/scenarios/no-retries.yaml
-	$(CLUSTER_SH)/in-context.sh istioctl analyze --namespace $(call demo_ns,istio)
-	$(CLUSTER_SH)/under-chaos.sh $(call chaos_args,istio) -- \
-	  $(CLUSTER_SH)/loadtest.sh $(call demo_ns,istio) istio-no-retries -- $(call locust_arrival,$(GATEWAY_URL))
-	$(CLUSTER_SH)/release.sh $(call demo_ns,istio) webgatos charts/webgatos -f $(WEBGATOS_REDIS) --set replicaCount=2 -f istio/scenarios/retries.yaml
-	$(CLUSTER_SH)/under-chaos.sh $(call chaos_args,istio) -- \
-	  $(CLUSTER_SH)/loadtest.sh $(call demo_ns,istio) istio-retries -- $(call locust_arrival,$(GATEWAY_URL))
-	$(call demo_end,istio)
-
-demo-istio-clean: ## Remove what demo-istio created.
-	$(CLUSTER_SH)/cleanup.sh $(call demo_ns,istio)
-
-.PHONY: demo-fault demo-fault-clean
-demo-fault: ## Demo: Istio fault injection (abort, delay), then app faults masked by retries.
-	$(CLUSTER_SH)/preflight.sh kubectl helm istioctl
-	$(CLUSTER_SH)/namespace.sh $(call demo_ns,fault) --istio
-	$(CLUSTER_SH)/release.sh $(call demo_ns,fault) webgatos charts/webgatos --set replicaCount=2 -f istio/scenarios/fault-abort.yaml
-	$(CLUSTER_SH)/in-context.sh istioctl analyze --namespace $(call demo_ns,fault)
-	$(CLUSTER_SH)/probe.sh $(call demo_ns,fault) $(GATEWAY_URL)/api/session 40
-	$(CLUSTER_SH)/release.sh $(call demo_ns,fault) webgatos charts/webgatos --set replicaCount=2 -f istio/scenarios/fault-delay.yaml
-	$(CLUSTER_SH)/probe.sh $(call demo_ns,fault) $(GATEWAY_URL)/api/session 20
-	$(CLUSTER_SH)/release.sh $(call demo_ns,fault) webgatos charts/webgatos --set replicaCount=2 -f istio/scenarios/no-retries.yaml --set-json faults.errorRate=0.3
-	$(CLUSTER_SH)/probe.sh $(call demo_ns,fault) $(GATEWAY_URL)/api/session 40
-	$(CLUSTER_SH)/release.sh $(call demo_ns,fault) webgatos charts/webgatos --set replicaCount=2 -f istio/scenarios/app-faults-retries.yaml
-	$(CLUSTER_SH)/probe.sh $(call demo_ns,fault) $(GATEWAY_URL)/api/session 40
-	$(call demo_end,fault)
-
-demo-fault-clean: ## Remove what demo-fault created.
-	$(CLUSTER_SH)/cleanup.sh $(call demo_ns,fault)
+# make demo-CASE-clean, demo-GROUP-clean: remove the namespaces a cluster demo left (KEEP=1, a failure).
+demo-%-clean: venv
+	@for name in $$($(PY) -m lab demo --cases "$*" --list); do $(CLUSTER_SH)/cleanup.sh "$(DEMO_NS_PREFIX)$$name"; done

@@ -30,7 +30,7 @@ NAMESPACE = "resilience-lab"
 HELM_TIMEOUT_SECONDS = 120
 # The oldest Kubernetes the charts support and the newest schemas kubernetes-validate ships.
 K8S_VERSIONS = ("1.30", kubernetes_validate.utils.major_minor(kubernetes_validate.utils.latest_version()))
-ISTIO_GROUPS = ("networking.istio.io", "security.istio.io")
+ISTIO_GROUPS = ("networking.istio.io", "security.istio.io", "telemetry.istio.io")
 YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # the C parser: the Istio bundle is 0.9 MB
 ISTIO_CRDS_HINT = (
     "Istio CRD schemas not found: run `make istio-crds` (the pinned Istio's crd-all.gen.yaml into "

@@ -6,8 +6,9 @@ beside everything else instead of after it.
 
 Tier `main` is every test but tests/cluster/host, on this terminal as it runs. Tier `host` first
 runs `make host-cluster-tools` (the node's packages and `make images`), then its tests; each of
-its lines is prefixed `[host]`. `--host auto` runs it where it can run (root on Linux). Exits 1
-when either tier fails, and ends with one line counting both.
+its lines is prefixed `[host]`. `--host auto` runs it where it can run (root on Linux). When both
+tiers ran the demo table, the talk's table from the lab and from real Pods is printed side by side.
+Exits 1 when either tier fails, and ends with one line counting both.
 """
 
 import argparse
@@ -23,6 +24,9 @@ from lab.host.paths import REPO_ROOT
 
 HOST_TESTS = "tests/cluster/host"
 REPORTS = REPO_ROOT / "test-artifacts"
+# The demo table's results from the lab (tests/e2e/test_lab_demo.py) and from real Pods
+# (tests/cluster/host/test_demo_cases.py), printed side by side at the end.
+DEMO_RESULTS = (REPORTS / "demo-lab" / "results.json", REPORTS / "demo-cluster" / "results.json")
 
 
 def counts(junit: Path) -> tuple[int, int, int]:
@@ -62,6 +66,8 @@ def main(argv=None) -> int:
                          f"--junitxml={REPORTS / 'host.xml'}", *pytest_args]
     for name in tiers:
         (REPORTS / f"{name}.xml").unlink(missing_ok=True)
+    for path in DEMO_RESULTS:
+        path.unlink(missing_ok=True)
     procs, relays = {}, []
     for name, argv_ in tiers.items():
         procs[name] = subprocess.Popen(argv_, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -79,6 +85,10 @@ def main(argv=None) -> int:
         passed, failed, skipped = passed + p, failed + f, skipped + s
         if code != 0 and f == 0:
             failed += 1  # a tier that failed before or outside its tests (its set-up, a crash) still fails
+    if all(path.exists() for path in DEMO_RESULTS):
+        print("\nThe demo table on both substrates (python -m lab demo compare):", flush=True)
+        subprocess.run([python, "-m", "lab", "demo", "compare", *map(str, DEMO_RESULTS)], cwd=REPO_ROOT,
+                       check=False, timeout=60)
     print(f"tests: {passed} passed, {failed} failed, {skipped} skipped")
     return 1 if any(codes.values()) else 0
 

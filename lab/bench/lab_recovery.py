@@ -34,7 +34,9 @@ def measure_return_to_service(cluster, workdir: Path, kills: int = 3, timeout: f
 def lab_kill_recovery(ctx: BenchContext) -> str:
     """A replica's way back after a kill, and requests failed per kill under the talk's load with
     and without mesh retries (2 replicas, Redis sessions), on the lab's Kubernetes and istiod."""
-    from lab.experiments.demo import ARRIVAL_RATE, PAGE_LOADS, RESTART_DELAY, SCENARIOS, chaos_interval, run_scenario
+    from lab.experiments import cases
+    from lab.experiments.demo import ARRIVAL_RATE, PAGE_LOADS, chaos_interval
+    from lab.experiments.substrates.lab import RESTART_DELAY, run_session
     from lab.kube.cluster import LabCluster
 
     seconds = max(30.0, float(ctx.duration))
@@ -43,8 +45,8 @@ def lab_kill_recovery(ctx: BenchContext) -> str:
             LabCluster(Path(tmp) / "cluster", restart_delay=RESTART_DELAY) as cluster:
         recovery = measure_return_to_service(cluster, Path(tmp) / "recovery")
         for name in ("chaos-redis-2", "chaos-redis-2-retries"):
-            record = run_scenario(SCENARIOS[name], seconds, Path(tmp) / name, cluster, signal_name="SIGKILL",
-                                  label="bench", screenshot_dir=None)
+            record = run_session(cases.by_name(name), seconds, Path(tmp) / name, cluster, signal_name="SIGKILL",
+                                 label="bench", screenshot_dir=None)
             per_kill = record["failed_requests"] / record["kills"] if record["kills"] else float("nan")
             rows.append(f"| {name} | {'yes' if record['retries'] else 'no'} | {record['kills']} "
                         f"| {record['requests']} | {record['failed_requests']} | {per_kill:.1f} "

@@ -18,11 +18,13 @@ from lab.bench.lab_recovery import lab_kill_recovery
 from lab.bench.measure import BenchContext, Section
 from lab.bench.per_request import webgatos_per_request
 from lab.bench.services import sqrt_cpu, store_round_trips, worker_models
+from lab.bench.tracing import tracing_overhead
 from lab.host.paths import REPO_ROOT
 from lab.host.procs import ProcessGroup
 
 DEFAULT_OUTPUT = REPO_ROOT / "reports" / "bench" / "benchmarks.md"
-SECTIONS: list[Section] = [webgatos_per_request, store_round_trips, worker_models, sqrt_cpu, lab_kill_recovery]
+SECTIONS: list[Section] = [webgatos_per_request, store_round_trips, worker_models, sqrt_cpu, tracing_overhead,
+                           lab_kill_recovery]
 
 
 def run_sections(args, sections: list[Section], vegeta: str) -> int:

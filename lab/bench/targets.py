@@ -25,3 +25,7 @@ def load(path: Path = TARGETS_FILE) -> PerRequestTargets:
     section = tomllib.loads(path.read_text())["per_request"]
     return PerRequestTargets(p95_ms_below=float(section["p95_ms_below"]),
                              stores={store: StoreTargets(**values) for store, values in section["stores"].items()})
+
+
+def tracing_cpu_overhead_at_most(path: Path = TARGETS_FILE) -> float:
+    return float(tomllib.loads(path.read_text())["tracing"]["cpu_overhead_at_most"])

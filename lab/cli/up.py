@@ -1,4 +1,5 @@
-"""`python -m lab up`: start a lab topology in the foreground and print its URLs; Ctrl-C stops it."""
+"""`python -m lab up`: start a lab topology, with a Prometheus scraping it and a Zipkin its gateway
+and replicas report spans to, in the foreground and print their URLs; Ctrl-C stops it."""
 
 import argparse
 import math
@@ -6,10 +7,18 @@ import signal
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
 
 from lab.host import binaries
 from lab.kube.cluster import LabCluster
 from lab.kube.node.lifecycle import DEFAULT_RESTART_DELAY
+from lab.observe.exporters import redis_exporter_binary
+from lab.observe.lab_targets import watching
+from lab.observe.prometheus import Prometheus, prometheus_binary
+from lab.observe.zipkin import ZipkinServer, chart_values, register_in_mesh, zipkin_jar
+from lab.workloads.helm import deep_merge
 from lab.workloads.topology import MAX_REPLICAS, STORES, LabInputError, TopologySpec, running
 
 
@@ -24,6 +33,26 @@ def register(subparsers) -> None:
     parser.add_argument("--restart-delay", default=str(DEFAULT_RESTART_DELAY),
                         help="seconds a killed replica's container stays down before the lab's node restarts it")
     parser.set_defaults(func=run)
+
+
+LAB_UP_CASE = "lab-up"  # the `case` label of every target this command's Prometheus scrapes
+
+
+def prometheus_lines(url: str, store: str) -> list[str]:
+    jobs = "webgatos, gateway, replicas" + (", redis" if store == "redis" else "")
+    return [f"Prometheus (UI and query API; jobs {jobs}): {url}/",
+            f"  e.g. {url}/graph?g0.expr=sum%20by%20(pod)%20(rate(http_requests_total%5B10s%5D))"]
+
+
+@contextmanager
+def traced(spec: TopologySpec, cluster: LabCluster) -> Iterator[tuple[TopologySpec, ZipkinServer]]:
+    """Zipkin on the lab (istiod's `zipkin` provider), and `spec` with the values that trace it."""
+    zipkin = ZipkinServer(cluster.group).start()
+    try:
+        register_in_mesh(cluster.plane, zipkin.port)
+        yield replace(spec, values=deep_merge(spec.values, chart_values(zipkin.collector_url))), zipkin
+    finally:
+        zipkin.stop()
 
 
 def parse_replicas(text: str) -> int:
@@ -51,6 +80,10 @@ def run(args) -> int:
         spec.validate()
         for program in ("kube-apiserver", "etcd", "pilot-discovery"):
             binaries.control_plane(program)
+        prometheus_binary()
+        zipkin_jar()
+        if spec.store == "redis":
+            redis_exporter_binary()
     except (LabInputError, binaries.MissingBinary) as error:
         print(f"lab up: {error}", file=sys.stderr)
         return 2
@@ -63,8 +96,14 @@ def run(args) -> int:
     try:
         with tempfile.TemporaryDirectory(prefix="lab-up-") as tmp, \
                 LabCluster(f"{tmp}/cluster", restart_delay=restart_delay) as cluster, \
-                running(spec, f"{tmp}/topology", cluster) as topology:
-            print("lab is up:", *topology.describe(), "Ctrl-C stops everything.", sep="\n  ", flush=True)
+                traced(spec, cluster) as (spec, zipkin), \
+                running(spec, f"{tmp}/topology", cluster) as topology, \
+                Prometheus(f"{tmp}/prometheus") as prometheus, \
+                watching(prometheus, cluster, topology.release, case=LAB_UP_CASE,
+                         redis_url=topology.store_address if spec.store == "redis" else ""):
+            print("lab is up:", *topology.describe(), *prometheus_lines(prometheus.url, spec.store),
+                  f"Zipkin (traces of the gateway and the replicas): {zipkin.url}/zipkin/",
+                  "Ctrl-C stops everything.", sep="\n  ", flush=True)
             try:
                 while True:
                     time.sleep(3600)

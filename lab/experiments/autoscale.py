@@ -159,8 +159,9 @@ def run(cluster, workdir: Path, ramp: Ramp = DEFAULT_RAMP, progress=print) -> di
                   for e in rescale_events(plane, namespace) if e["epoch"] >= started - 1]
         history = locust_history(Path(f"{csv_prefix}_stats_history.csv"), started)
         summary = json.loads(summary_path.read_text()) if summary_path.exists() else {}
-    return record(samples, events, history, summary, ramp, load_over - started if load_over else None, values,
-                  METRIC_RESOLUTION_SECONDS)
+    found = record(samples, events, history, summary, ramp, load_over - started if load_over else None, values,
+                   METRIC_RESOLUTION_SECONDS)
+    return {**found, "started_at": round(started, 3)}  # the epoch the samples' t counts from (the run's phases)
 
 
 def record(samples, events, history, summary, ramp: Ramp, load_over_s, values, metric_resolution) -> dict:
@@ -194,58 +195,3 @@ def record(samples, events, history, summary, ramp: Ramp, load_over_s, values, m
         "users_created": summary.get("users_created", 0), "users_completed": summary.get("users_completed", 0),
         "color_changes": 0, "events": events, "samples": samples, "load": history,
     }
-
-
-def svg(record: dict, width: int = 680, panel: int = 110) -> str:
-    """Three panels over the same time axis: replicas (current, desired), CPU per replica
-    (cores, against the Pod's limit), offered load (requests/s) and p95; HPA rescales marked."""
-    samples, load, events = record["samples"], record["load"], record["events"]
-    left, right, top, gap = 48, 12, 24, 26
-    plot_w = width - left - right
-    height = top + 3 * panel + 2 * gap + 26
-    duration = max([s["t"] for s in samples] + [h["t"] for h in load] + [1])
-    colors = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f"]
-
-    def x(t):
-        return left + plot_w * t / duration
-
-    def panel_y(index, value, peak):
-        base = top + index * (panel + gap)
-        return base + panel * (1 - min(value, peak) / peak)
-
-    def line(points, color, dash=""):
-        joined = " ".join(f"{px:.1f},{py:.1f}" for px, py in points)
-        extra = f' stroke-dasharray="{dash}"' if dash else ""
-        return f'<polyline fill="none" stroke="{color}" stroke-width="1.5"{extra} points="{joined}"/>'
-
-    peak_replicas = max([s["desired"] for s in samples] + [s["replicas"] for s in samples] + [1])
-    peak_cpu = max([c for s in samples for c in s["cpu"].values()] + [0.25])
-    peak_rps = max([h["rps"] for h in load] + [1])
-    peak_p95 = max([h["p95_ms"] or 0 for h in load] + [1])
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-             f'viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="11">',
-             f'<rect width="{width}" height="{height}" fill="white"/>']
-    titles = [f"replicas (blue), desired (dashed); HPA rescales (red)  max {peak_replicas}",
-              f"CPU per replica, cores (one line per Pod)  max {peak_cpu:.2f}",
-              f"offered load requests/s (grey, max {peak_rps:.1f}), p95 ms (purple, max {peak_p95:.0f})"]
-    for index, title in enumerate(titles):
-        base = top + index * (panel + gap)
-        parts += [f'<text x="{left}" y="{base - 6}">{title}</text>',
-                  f'<line x1="{left}" y1="{base + panel}" x2="{left + plot_w}" y2="{base + panel}" stroke="black"/>',
-                  f'<line x1="{left}" y1="{base}" x2="{left}" y2="{base + panel}" stroke="black"/>']
-    parts.append(line([(x(s["t"]), panel_y(0, s["replicas"], peak_replicas)) for s in samples], "#1f77b4"))
-    parts.append(line([(x(s["t"]), panel_y(0, s["desired"], peak_replicas)) for s in samples], "#1f77b4", "4,3"))
-    pods = sorted({name for s in samples for name in s["cpu"]})
-    for number, pod in enumerate(pods):
-        points = [(x(s["t"]), panel_y(1, s["cpu"][pod], peak_cpu)) for s in samples if pod in s["cpu"]]
-        parts.append(line(points, colors[number % len(colors)]))
-    parts.append(line([(x(h["t"]), panel_y(2, h["rps"], peak_rps)) for h in load], "#888"))
-    parts.append(line([(x(h["t"]), panel_y(2, h["p95_ms"], peak_p95)) for h in load if h["p95_ms"] is not None],
-                      "#9467bd"))
-    for event in events:
-        ex = x(event["t"])
-        parts.append(f'<line class="rescale" x1="{ex:.1f}" y1="{top}" x2="{ex:.1f}" y2="{top + 3 * panel + 2 * gap}" '
-                     f'stroke="#c00" stroke-dasharray="4,3"><title>{event["message"]}</title></line>')
-    parts += [f'<text x="{left}" y="{height - 8}">0 s</text>',
-              f'<text x="{left + plot_w}" y="{height - 8}" text-anchor="end">{duration:.0f} s</text>', "</svg>"]
-    return "\n".join(parts)

@@ -1,15 +1,20 @@
-"""The demo's outputs: results.json, the talk-style table, and a Markdown + HTML report with one
-errors-over-time plot per scenario (an SVG drawn here, kills marked), and the autoscaling case's
-plot (autoscale.py)."""
+"""The demo's outputs: results.json, the talk-style table, the facts of the case table
+(cases.toml) checked against the records, each case's steady-state hypothesis as Prometheus judged
+it per phase (slo.py, with the PromQL behind each check), and a Markdown + HTML report naming the
+substrate that ran, with matplotlib figures (plots.py): requests and failures over time with kills
+and phases, each case's checks per phase, and the autoscaling case's replicas."""
 
 import html
 import json
 from collections.abc import Sequence
 from pathlib import Path
 
+from lab.experiments import cases, plots
+from lab.experiments.cases import Fact
+
 # Columns of the table, as in the talk: (header, record key).
 COLUMNS = [
-    ("scenario", "name"), ("store", "store"), ("replicas", "replicas"), ("retries", "retries"),
+    ("case", "name"), ("substrate", "substrate"), ("store", "store"), ("replicas", "replicas"), ("retries", "retries"),
     ("chaos", "chaos"), ("kills", "kills"), ("users created", "users_created"),
     ("completed", "users_completed"), ("failed users (by error)", "users_failed"),
     ("failed requests", "failed_requests"), ("color changes", "color_changes"), ("p95 ms", "p95_ms"),
@@ -66,78 +71,124 @@ def markdown_table(records: Sequence[dict]) -> str:
     return "\n".join(lines)
 
 
+def derived(record: dict) -> dict:
+    """The record with the metrics facts may read that no substrate measures directly: the ratio
+    of failed requests, and how many replicas answered (Locust saw their hostnames)."""
+    extra = {}
+    if record.get("requests"):
+        extra["failed_ratio"] = round(record.get("failed_requests", 0) / record["requests"], 5)
+    if "responses_by_replica" in record:
+        extra["replicas_answered"] = len(record["responses_by_replica"])
+    return {**record, **extra}
+
+
+def fact_results(records: Sequence[dict], facts: Sequence[Fact] | None = None) -> list[tuple[Fact, bool | None]]:
+    """Each fact of the case table, checked against the measured records (None: a case it needs
+    did not run)."""
+    by_name = {r["name"]: derived(r) for r in records}
+    return [(fact, fact.holds(by_name)) for fact in (cases.table().facts() if facts is None else facts)]
+
+
 def key_facts(records: Sequence[dict]) -> list[tuple[str, bool | None]]:
-    """The claims the demo exists to show, each checked against the measured records
-    (None when the scenarios it needs did not run)."""
-    by_name = {r["name"]: r for r in records}
-
-    def fact(text, names, check):
-        missing = [n for n in names if n not in by_name]
-        return text, None if missing else bool(check(*(by_name[n] for n in names)))
-
-    return [
-        fact("in-memory sessions with 2 replicas lose users' colors", ["memory-2"],
-             lambda r: r["color_changes"] > 0),
-        fact("Redis sessions with 2 replicas keep every color", ["redis-2"], lambda r: r["color_changes"] == 0),
-        fact("Hazelcast sessions with 2 replicas keep every color", ["hazelcast-2"],
-             lambda r: r["color_changes"] == 0),
-        fact("under chaos, 1 replica without retries fails users' requests", ["chaos-redis-1"],
-             lambda r: r["failed_requests"] > 0),
-        fact("under chaos, 2 replicas fail fewer requests than 1", ["chaos-redis-1", "chaos-redis-2"],
-             lambda one, two: two["failed_requests"] < one["failed_requests"]),
-        fact("under chaos, 2 replicas with retries and Redis: zero failed requests, zero color changes",
-             ["chaos-redis-2-retries"], lambda r: r["failed_requests"] == 0 and r["color_changes"] == 0),
-        fact("the HPA scales sqrt out under load and back to its minimum after", ["autoscale"],
-             lambda r: (r["max_replicas"] or 0) > (r["min_replicas"] or 0)
-             and r["back_to_min_after_load_s"] is not None),
-    ]
+    """The claims the demo exists to show (the table's facts), as (text, holds)."""
+    return [(fact.says, ok) for fact, ok in fact_results(records)]
 
 
-def errors_svg(record: dict, width: int = 640, height: int = 180) -> str:
-    """Requests and failed requests per second over the run, with a red line at each kill."""
-    series = record.get("series") or []
-    kills = record.get("kill_times_s") or []
-    left, right, top, bottom = 44, 10, 22, 26
-    plot_w, plot_h = width - left - right, height - top - bottom
-    duration = max([p["t"] for p in series] + kills + [record.get("seconds") or 1, 1])
-    peak = max([p["requests"] for p in series] + [1])
+def measured(fact: Fact, records: Sequence[dict]) -> str:
+    """The numbers a fact compared, e.g. `failed_requests 3 < 40`; empty when it did not run."""
+    operands = fact.operands({r["name"]: derived(r) for r in records})
+    if operands is None:
+        return ""
+    left, right = operands
+    return f"{fact.metric} {left}" if fact.op == cases.PRESENT else f"{fact.metric} {left} {fact.op} {right}"
 
-    def x(t: float) -> float:
-        return left + plot_w * t / duration
 
-    def y(v: float) -> float:
-        return top + plot_h * (1 - v / peak)
+def mark(ok: bool | None) -> str:
+    return "not run" if ok is None else ("yes" if ok else "NO")
 
-    def polyline(key: str, color: str) -> str:
-        points = " ".join(f"{x(p['t']):.1f},{y(p[key]):.1f}" for p in series)
-        return f'<polyline fill="none" stroke="{color}" stroke-width="1.5" points="{points}"/>'
 
-    title = html.escape(f"{record['name']}: requests/s (grey), failed requests/s (red), kills (dashed)")
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-             f'viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="11">',
-             f'<rect width="{width}" height="{height}" fill="white"/>',
-             f'<text x="{left}" y="14">{title}</text>',
-             f'<line x1="{left}" y1="{top + plot_h}" x2="{left + plot_w}" y2="{top + plot_h}" stroke="black"/>',
-             f'<line x1="{left}" y1="{top}" x2="{left}" y2="{top + plot_h}" stroke="black"/>',
-             f'<text x="{left - 4}" y="{top + 8}" text-anchor="end">{peak}</text>',
-             f'<text x="{left - 4}" y="{top + plot_h}" text-anchor="end">0</text>',
-             f'<text x="{left + plot_w}" y="{height - 6}" text-anchor="end">{duration:.0f} s</text>',
-             f'<text x="{left}" y="{height - 6}">0 s</text>']
-    for t in kills:
-        parts.append(f'<line class="kill" x1="{x(t):.1f}" y1="{top}" x2="{x(t):.1f}" y2="{top + plot_h}" '
-                     f'stroke="#c00" stroke-dasharray="4,3"/>')
-        parts.append(f'<text x="{x(t) + 2:.1f}" y="{top + 10}" fill="#c00">kill</text>')
-    if series:
-        parts.append(polyline("requests", "#888"))
-        parts.append(polyline("failures", "#d00"))
-    else:
-        parts.append(f'<text x="{left + 10}" y="{top + plot_h / 2}">no time series recorded</text>')
-    parts.append("</svg>")
-    return "\n".join(parts)
+def title(substrate: str) -> str:
+    return f"The talk's experiments, measured on {substrate}"
+
+
+def trace_links(record: dict) -> list[tuple[str, str, str]]:
+    """(why, url, trace id) of each linked trace, or the one reason there are none."""
+    if record.get("traces_error"):
+        return [(f"no traces: {record['traces_error']}", "", "")]
+    return [(link["why"], link["url"], link["trace_id"]) for link in record.get("traces", [])]
+
+
+def trace_lines(record: dict) -> list[str]:
+    return [f"{why} [{trace_id}]({url})" if url else why for why, url, trace_id in trace_links(record)]
+
+
+def slo_verdicts(records: Sequence[dict]) -> list[tuple[str, str, list[str]]]:
+    """(case, verdict, [one line per check that did not hold or had no answer]) for each judged
+    record: what the runner prints and what sets its exit code."""
+    found = []
+    for record in records:
+        judged = record.get("slo")
+        if not judged:
+            continue
+        misses = [f"{phase}: {entry['check']} {value_text(entry)} (bound {entry['bound']:g})"
+                  + (f": {entry['reason']}" if entry.get("reason") else "") + f" [{entry['promql']}]"
+                  for phase, checks in judged.get("phases", {}).items() for entry in checks if not entry["ok"]]
+        if judged.get("verdict") != "held" and not misses:
+            misses = list(judged.get("notes") or ["nothing could be judged"])
+        found.append((record["name"], judged.get("verdict", "unknown"), misses))
+    return found
+
+
+def value_text(entry: dict) -> str:
+    value = entry.get("value")
+    return "no value" if value is None else f"{value:.4g}"
+
+
+def reason(entry: dict) -> str:
+    return f" ({entry['reason']})" if entry.get("reason") else ""
+
+
+def slo_summary(judged: dict) -> str:
+    recover, budget = judged.get("time_to_recover_s"), judged.get("error_budget_spent")
+    return (f"verdict **{judged.get('verdict', 'unknown')}**"
+            + ("" if recover is None else f"; time to recover {recover:g} s")
+            + ("" if budget is None else f"; error budget spent {100 * budget:.0f} %"))
+
+
+def slo_markdown(record: dict, chart: Path | None) -> list[str]:
+    judged = record["slo"]
+    lines = [f"### {record['name']}: {slo_summary(judged)}", "",
+             "| phase | check | value | bound | holds | PromQL |", "|---|---|---|---|---|---|"]
+    for phase, checks in judged.get("phases", {}).items():
+        lines += [f"| {phase} | {e['check']} | {value_text(e)} | {e['bound']:g} | {mark(e['ok'])}{reason(e)} "
+                  f"| `{e['promql'].replace('|', chr(92) + '|')}` |" for e in checks]
+    lines += [""] + [f"- {note}" for note in judged.get("notes", [])]
+    lines += [f"- Locust and Prometheus disagree: {line}" for line in judged.get("disagreements", [])]
+    if chart is not None:
+        lines += ["", f"![{record['name']}: checks per phase]({chart.name})"]
+    return [*lines, ""]
+
+
+def slo_html(record: dict, chart: Path | None) -> list[str]:
+    judged = record["slo"]
+    page = [f"<h3>{html.escape(record['name'])}: {slo_summary(judged).replace('**', '')}</h3>",
+            "<table><tr><th>phase</th><th>check</th><th>value</th><th>bound</th><th>holds</th><th>PromQL</th></tr>"]
+    for phase, checks in judged.get("phases", {}).items():
+        page += [f"<tr><td>{html.escape(phase)}</td><td>{html.escape(e['check'])}</td><td>{value_text(e)}</td>"
+                 f"<td>{e['bound']:g}</td><td>{mark(e['ok'])}{html.escape(reason(e))}</td>"
+                 f"<td><code>{html.escape(e['promql'])}</code></td></tr>" for e in checks]
+    page.append("</table><ul>")
+    page += [f"<li>{html.escape(note)}</li>" for note in judged.get("notes", [])]
+    page += [f"<li>Locust and Prometheus disagree: {html.escape(line)}</li>"
+             for line in judged.get("disagreements", [])]
+    page.append("</ul>")
+    if chart is not None:
+        page.append(f"<img src='{html.escape(chart.name)}' alt='{html.escape(record['name'])}: checks per phase'>")
+    return page
 
 
 def write(records: Sequence[dict], out_dir: str | Path, *, seconds: float, notes: Sequence[str] = (),
-          skipped: Sequence[dict] = ()) -> dict:
+          skipped: Sequence[dict] = (), substrate: str = "lab") -> dict:
     """Write results.json (the scenarios that ran), report.md, report.html and one SVG per scenario
     into `out_dir`; `skipped` records ({name, skipped: reason}) appear in the report only.
     Returns the paths written, by kind."""
@@ -145,24 +196,37 @@ def write(records: Sequence[dict], out_dir: str | Path, *, seconds: float, notes
     out.mkdir(parents=True, exist_ok=True)
     results = out / "results.json"
     results.write_text(json.dumps(list(records), indent=2) + "\n")
-    svgs = {}
+    svgs, slo_charts = {}, {}
     for record in sessions(records):
-        svgs[record["name"]] = out / f"{record['name']}.svg"
-        svgs[record["name"]].write_text(errors_svg(record))
+        svgs[record["name"]] = plots.case_figure(record, out / f"{record['name']}.svg",
+                                                 record.get("prometheus_series"))
+    for record in records:
+        chart = plots.phase_chart(record, out / f"{record['name']}-slo.svg")
+        if chart is not None:
+            slo_charts[record["name"]] = chart
     scaling = next((r for r in records if r.get("kind") == "autoscale"), None)
     if scaling is not None:
-        from lab.experiments.autoscale import svg as autoscale_svg
-        (out / "autoscale.svg").write_text(autoscale_svg(scaling))
-    facts = key_facts(records)
-
-    def mark(ok):
-        return "not run" if ok is None else ("yes" if ok else "NO")
-
-    md = ["# Local lab: the talk's experiments, measured", "",
-          f"Each scenario ran {seconds:g} s of the talk's arrival profile through Envoy.", ""]
+        plots.autoscale_figure(scaling, out / "autoscale.svg")
+    selected = {r["name"] for r in [*records, *skipped]}  # the facts of the cases this run chose
+    facts = [(fact, ok, measured(fact, records)) for fact, ok in fact_results(records)
+             if fact.subject in selected]
+    intro = (f"Substrate: `{substrate}`. Each case ran {seconds:g} s of the talk's arrival profile "
+             "(the autoscaling case: its ramp); the facts come from lab/experiments/cases.toml.")
+    md = [f"# {title(substrate)}", "", intro, ""]
     md += [f"- {note}" for note in notes]
     md += ["", markdown_table(records), "", "## Key facts", ""]
-    md += [f"- {text}: **{mark(ok)}**" for text, ok in facts]
+    md += [f"- {fact.subject}: {fact.says}: **{mark(ok)}**" + (f" ({numbers})" if numbers else "")
+           for fact, ok, numbers in facts]
+    judged = [r for r in records if r.get("slo")]
+    if judged:
+        md += ["", "## Steady-state hypotheses, judged by Prometheus per phase", ""]
+        for record in judged:
+            md += slo_markdown(record, slo_charts.get(record["name"]))
+    traced = [r for r in records if r.get("traces") or r.get("traces_error")]
+    if traced:
+        md += ["", "## Traces of failed or retried requests (Zipkin)", ""]
+        for record in traced:
+            md += [f"- {record['name']}: {line}" for line in trace_lines(record)]
     if skipped:
         md += ["", "## Skipped", ""] + [f"- {r['name']}: {r['skipped']}" for r in skipped]
     if scaling is not None:
@@ -175,31 +239,43 @@ def write(records: Sequence[dict], out_dir: str | Path, *, seconds: float, notes
         md += ["## What a user sees", ""] + [f"![{r['store']}]({r['screenshot']})\n" for r in screenshots]
     (out / "report.md").write_text("\n".join(md) + "\n")
 
-    page = ["<!doctype html><html><head><meta charset='utf-8'><title>Local lab report</title>",
+    page = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title(substrate))}</title>",
             "<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto}"
             "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 6px}</style></head><body>",
-            "<h1>Local lab: the talk's experiments, measured</h1>",
-            f"<p>Each scenario ran {seconds:g} s of the talk's arrival profile through Envoy.</p>"]
+            f"<h1>{html.escape(title(substrate))}</h1>", f"<p>{html.escape(intro)}</p>"]
     page += ["<ul>"] + [f"<li>{html.escape(note)}</li>" for note in notes] + ["</ul>"]
     page.append("<table><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h, _ in COLUMNS) + "</tr>")
     for r in sessions(records):
         page.append("<tr>" + "".join(f"<td>{html.escape(cell(r, k))}</td>" for _, k in COLUMNS) + "</tr>")
     page.append("</table><h2>Key facts</h2><ul>")
-    page += [f"<li>{html.escape(text)}: <b>{mark(ok)}</b></li>" for text, ok in facts]
+    page += [f"<li>{html.escape(fact.subject)}: {html.escape(fact.says)}: <b>{mark(ok)}</b>"
+             + (f" ({html.escape(numbers)})" if numbers else "") + "</li>" for fact, ok, numbers in facts]
     page.append("</ul>")
+    if judged:
+        page.append("<h2>Steady-state hypotheses, judged by Prometheus per phase</h2>")
+        for record in judged:
+            page += slo_html(record, slo_charts.get(record["name"]))
+    if traced:
+        page.append("<h2>Traces of failed or retried requests (Zipkin)</h2><ul>")
+        for record in traced:
+            page += [f"<li>{html.escape(record['name'])}: {html.escape(why)}"
+                     + (f" <a href='{html.escape(url)}'>{html.escape(trace_id)}</a>" if url else "") + "</li>"
+                     for why, url, trace_id in trace_links(record)]
+        page.append("</ul>")
     if skipped:
         page += ["<h2>Skipped</h2><ul>"] + [f"<li>{html.escape(r['name'])}: {html.escape(r['skipped'])}</li>"
                                             for r in skipped] + ["</ul>"]
     if scaling is not None:
         page.append("<h2>Autoscaling: sqrt and the HPA</h2><ul>")
         page += [f"<li>{html.escape(line[2:])}</li>" for line in autoscale_lines(scaling)]
-        page += ["</ul>", (out / "autoscale.svg").read_text()]
+        page += ["</ul>", "<img src='autoscale.svg' alt='autoscale'>"]
     page.append("<h2>Errors over time</h2>")
-    page += [path.read_text() for path in svgs.values()]
+    page += [f"<img src='{html.escape(path.name)}' alt='{html.escape(name)}'>" for name, path in svgs.items()]
     if screenshots:
         page.append("<h2>What a user sees</h2>")
         page += [f"<figure><img src='{html.escape(r['screenshot'])}' width='480'>"
                  f"<figcaption>{html.escape(r['store'])}</figcaption></figure>" for r in screenshots]
     page.append("</body></html>")
     (out / "report.html").write_text("\n".join(page) + "\n")
-    return {"results": results, "markdown": out / "report.md", "html": out / "report.html", "svgs": svgs}
+    return {"results": results, "markdown": out / "report.md", "html": out / "report.html", "svgs": svgs,
+            "slo_charts": slo_charts}

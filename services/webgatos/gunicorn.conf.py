@@ -9,6 +9,7 @@ import os
 import sys
 
 from service_common import gunicorn as lifecycle
+from webgatos import tracing
 from webgatos.settings import Settings, SettingsError
 
 _settings = lifecycle.load_settings(Settings.from_env, "webgatos")
@@ -31,6 +32,12 @@ def on_starting(server):
     lifecycle.clear_directory(_METRICS_DIR)
 
 
+def post_fork(server, worker):
+    """The span exporter's thread, in the worker: a thread started in the master would not survive
+    the fork (OpenTelemetry's batch span processor is not fork-safe)."""
+    tracing.start_exporter(_settings)
+
+
 def post_worker_init(worker):
     """Freeze the loaded app out of later collections; log through gunicorn's error log; drain on SIGTERM."""
     lifecycle.freeze_loaded_app()
@@ -40,6 +47,7 @@ def post_worker_init(worker):
 
 
 def worker_exit(server, worker):
+    tracing.stop_exporter()
     interface = getattr(getattr(worker, "wsgi", None), "session_interface", None)
     if interface is not None and hasattr(interface, "close"):
         interface.close()

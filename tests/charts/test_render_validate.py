@@ -54,6 +54,7 @@ def test_istioctl_validates_every_render(scenario, tmp_path):
         assert ("Gateway" in kinds) == values["istio"]["gateway"]["enabled"]
         assert ("AuthorizationPolicy" in kinds) == (values["istio"]["gateway"]["enabled"]
                                                     and values["istio"]["authorizationPolicy"]["enabled"])
+        assert ("Telemetry" in kinds) == values["istio"]["tracing"]["enabled"]
     elif scenario.chart == "sqrt" and values["istio"]["enabled"]:
         assert kinds == {"Gateway", "VirtualService"}
     else:

@@ -95,6 +95,8 @@ def test_lab_up_serves_restarts_and_leaves_nothing_after_ctrl_c(lab_up):
     text = lab.text()
     assert lab.proc.poll() is None, text
     assert f"http://127.0.0.1:{port}/" in text and ":15000/" in text  # the gateway and its Envoy's admin
+    zipkin = next(line.split(": ", 1)[1].strip() for line in text.splitlines() if line.strip().startswith("Zipkin"))
+    assert requests.get(zipkin.replace("/zipkin/", "/health"), timeout=5).status_code == 200
     replicas = [line.split(":", 1)[0].strip() for line in text.splitlines() if line.strip().startswith("webgatos-")]
     assert len(replicas) == 2, text
 

@@ -131,7 +131,7 @@ def nothing_starts(tmp_path_factory):
         for target, what in [("chaos.__main__.connect", "a Kubernetes client"),
                              ("chaos.local.LocalTarget", "the local chaos target"),
                              ("lab.cli.up.running", "a lab topology"),
-                             ("lab.experiments.demo.run_scenario", "a demo scenario"),
+                             ("lab.experiments.runner.run", "a demo case"),
                              ("lab.host.binaries.hazelcast_missing", "the demo"),
                              ("lab.bench.runner.ProcessGroup", "a benchmark"),
                              ("lab.cli.serve.ProcessGroup", "lab serve")]:

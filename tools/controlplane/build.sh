@@ -2,7 +2,9 @@
 # build.sh PART...: build the pinned control plane from Go modules (versions in versions.env).
 #   kube   kube-apiserver, kube-controller-manager, kube-scheduler, kubectl (k8s.io/kubernetes)
 #   etcd   etcd (go.etcd.io/etcd/server/v3)
-#   istio  pilot-discovery (istiod), istioctl, plus Istio's CRDs from the same commit
+#   istio  pilot-discovery (istiod), istioctl, pilot-agent, istio-cni and install-cni (the cluster's
+#          Istio images, tools/images/build.sh), Envoy's bootstrap template, plus crds below
+#   crds   Istio's CRD bundle and its Helm charts (base, istiod, gateway, istio-cni), no build
 #   metrics  metrics-server (sigs.k8s.io/metrics-server)
 #   coredns  CoreDNS (github.com/coredns/coredns), the host cluster's DNS
 #   localpath  local-path-provisioner (github.com/rancher/local-path-provisioner), its PVCs
@@ -73,26 +75,45 @@ istio_source() {
   echo "$src"
 }
 
-# The pinned Istio's CRD bundle alone (the chart tests validate against it): a download, no build.
+# The charts `make istio-install` installs (scripts/cluster/istio.sh): no chart repository is needed.
+ISTIO_CHARTS="base istio-control/istio-discovery gateway istio-cni"
+# What the cluster's images hold beside pilot-discovery (tools/images/build.sh).
+ISTIO_AGENT_COMMANDS="pilot/cmd/pilot-agent cni/cmd/istio-cni cni/cmd/install-cni"
+
+# The pinned Istio's CRD bundle (the chart tests validate against it) and its Helm charts, copied
+# from the module's source: a download, no build.
 build_crds() {
-  local out=$cache/istio-$ISTIO_VERSION
-  [[ -f $out/crd-all.gen.yaml ]] && return
-  mkdir -p "$out"
-  install -m 0644 "$(istio_source)/manifests/charts/base/files/crd-all.gen.yaml" "$out/crd-all.gen.yaml"
+  local out=$cache/istio-$ISTIO_VERSION src chart
+  if [[ ! -f $out/crd-all.gen.yaml ]]; then
+    src=${src:-$(istio_source)}
+    mkdir -p "$out"
+    install -m 0644 "$src/manifests/charts/base/files/crd-all.gen.yaml" "$out/crd-all.gen.yaml"
+  fi
+  [[ -f $out/charts/.complete ]] && return
+  src=${src:-$(istio_source)}
+  rm -rf "$out/charts" && mkdir -p "$out/charts"
+  for chart in $ISTIO_CHARTS; do
+    cp -R "$src/manifests/charts/$chart" "$out/charts/${chart##*/}"
+  done
+  chmod -R u+w "$out/charts"   # the module cache is read-only
+  touch "$out/charts/.complete"
 }
 
 build_istio() {
-  local out=$cache/istio-$ISTIO_VERSION src tag
-  [[ -f $out/.complete ]] && return
+  local out=$cache/istio-$ISTIO_VERSION src tag cmd packages=()
+  [[ -f $out/.complete && -x $out/pilot-agent && -x $out/install-cni ]] && return
   src=$(istio_source)
   # Stamp the release line (VERSION holds e.g. 1.31) so istioctl and the proxies agree with istiod.
   tag="$(cat "$src/VERSION")-dev"
+  for cmd in pilot/cmd/pilot-discovery istioctl/cmd/istioctl $ISTIO_AGENT_COMMANDS; do
+    packages+=("istio.io/istio/$cmd@$ISTIO_VERSION")
+  done
   mkdir -p "$out"
-  GOBIN=$out go install -trimpath -ldflags "-s -w -X istio.io/istio/pkg/version.buildVersion=$tag" \
-    "istio.io/istio/pilot/cmd/pilot-discovery@$ISTIO_VERSION" \
-    "istio.io/istio/istioctl/cmd/istioctl@$ISTIO_VERSION"
+  GOBIN=$out go install -trimpath -ldflags "-s -w -X istio.io/istio/pkg/version.buildVersion=$tag" "${packages[@]}"
   install -m 0644 "$src/manifests/charts/base/files/crd-all.gen.yaml" "$out/crd-all.gen.yaml"
+  install -m 0644 "$src/tools/packaging/common/envoy_bootstrap.json" "$out/envoy_bootstrap.json"
   echo "$tag" >"$out/VERSION"
+  build_crds
   touch "$out/.complete"
 }
 

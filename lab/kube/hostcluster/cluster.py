@@ -19,7 +19,7 @@ from lab.host import binaries
 from lab.host.procs import ProcessGroup, wait_until
 from lab.kube.controlplane import SERVICE_CIDR, ControlPlane
 from lab.kube.hostcluster import host, preflight
-from lab.kube.hostcluster.layout import API_PORT, CLUSTER_CIDR, NODE_IP, PAUSE_IMAGE, Layout
+from lab.kube.hostcluster.layout import API_PORT, CLUSTER_CIDR, ISTIO_CNI_RUN_DIR, NODE_IP, PAUSE_IMAGE, Layout
 from lab.kube.hostcluster.node import CoreDNS, Kubelet, KubeProxy, node_ready
 from lab.kube.hostcluster.runtime import Containerd
 from lab.kube.hostcluster.storage import LocalPathProvisioner
@@ -106,6 +106,7 @@ class HostCluster:
         # of a failed run: they stay for a person to read until the next run.
         for child in ("controlplane", "containerd", "kubelet", "cni", "kube-proxy", "coredns", "metrics", "local-path"):
             shutil.rmtree(self.layout.dir / child, ignore_errors=True)
+        shutil.rmtree(ISTIO_CNI_RUN_DIR, ignore_errors=True)
         return leftovers
 
     @property

@@ -22,6 +22,9 @@ POD_BRIDGE = "rl-cni0"
 CNI_NETWORK = "resilience-lab"
 PAUSE_IMAGE = "registry.k8s.io/pause:3.10"
 DEFAULT_STATE_ROOT = Path("/var/lib/resilience-lab")
+# Istio CNI's node agent keeps its sockets and the plugin's log here (a host path fixed in its
+# chart); no other Istio CNI can share the node, so teardown removes it.
+ISTIO_CNI_RUN_DIR = Path("/var/run/istio-cni")
 # A cluster's files and folders (Layout attributes), under its folder. `record` is what the host
 # looked like before (sysctls, the nft ruleset), restored at teardown.
 CLUSTER_FILES = {

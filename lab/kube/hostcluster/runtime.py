@@ -44,6 +44,28 @@ def cni_bin_dir() -> Path:
                     "apt-get install containernetworking-plugins")
 
 
+def istio_cni_values(layout: Layout) -> dict:
+    """The istio-cni chart's values for this node (scripts/cluster/istio.sh reads them from
+    ISTIO_CNI_VALUES_FILE): the agent copies its plugin into the cluster's own plugin folder and
+    chains it into the cluster's network configuration, so nothing of the host's is touched."""
+    return {"cni": {"cniBinDir": str(layout.cni / "bin"), "cniConfDir": str(layout.cni / "net.d"),
+                    "cniNetnsDir": str(layout.cni / "netns")}}
+
+
+ISTIO_CNI_VALUES_FILE = "istio-cni-values.yaml"  # under the cluster's cni folder
+
+
+def link_cni_plugins(layout: Layout) -> Path:
+    """The cluster's CNI plugin folder: links to Debian's plugins, and room for Istio CNI's own."""
+    folder = layout.cni / "bin"
+    folder.mkdir(parents=True, exist_ok=True)
+    for plugin in cni_bin_dir().iterdir():
+        link = folder / plugin.name
+        if not link.is_symlink() and not link.exists():
+            link.symlink_to(plugin)
+    return folder
+
+
 def containerd_config(layout: Layout) -> str:
     state = layout.containerd / "state"
     # restrict_oom_score_adj: root here lacks CAP_SYS_RESOURCE, and runc fails ("can't get final
@@ -74,7 +96,7 @@ state = "{state}"
         SystemdCgroup = false
         Root = "{state / 'runc'}"
   [plugins."io.containerd.grpc.v1.cri".cni]
-    bin_dir = "{cni_bin_dir()}"
+    bin_dir = "{layout.cni / 'bin'}"
     conf_dir = "{layout.cni / 'net.d'}"
 """
 
@@ -103,6 +125,8 @@ class Containerd:
         config = cni_config(self.layout)
         config.pop("_clusterCIDR")
         (self.layout.cni / "net.d" / "10-resilience-lab.conflist").write_text(json.dumps(config, indent=1))
+        link_cni_plugins(self.layout)
+        (self.layout.cni / ISTIO_CNI_VALUES_FILE).write_text(json.dumps(istio_cni_values(self.layout), indent=1))
         (folder / "config.toml").write_text(containerd_config(self.layout))
         binary = shutil.which("containerd")
         if not binary:

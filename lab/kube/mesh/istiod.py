@@ -32,6 +32,12 @@ MESH_CONFIG = {
     # The stats filter is Istio's build's too; Envoy's own /stats stay.
     "enablePrometheusMerge": False,
     "defaultProviders": {"metrics": []},
+    # Traces go to the lab's Zipkin only where a Telemetry resource selects this provider (the
+    # webgatos chart's istio.tracing). The service is a ServiceEntry the observe layer applies once
+    # its Zipkin runs (lab/observe/zipkin.py); istiod makes gateways spawn one span per upstream
+    # attempt on its own (pilot/pkg/networking/core/tracing.go: startChildSpan for routers).
+    "extensionProviders": [{"name": "zipkin", "zipkin": {"service": "zipkin.istio-system.svc.cluster.local",
+                                                         "port": 9411}}],
 }
 
 

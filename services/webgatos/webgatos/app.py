@@ -6,7 +6,7 @@ import threading
 
 from flask import Flask
 
-from webgatos import admin, api, errors, metrics, pages, probes
+from webgatos import admin, api, errors, metrics, pages, probes, tracing
 from webgatos.colors import ColorWheel
 from webgatos.faults import Faults
 from webgatos.headers import with_common_headers
@@ -52,6 +52,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     errors.register(app)
     metrics.HTTP.instrument(app)
     app.wsgi_app = with_common_headers(app.wsgi_app, settings.replica_name)
+    tracing.instrument(app, settings)
     return app
 
 

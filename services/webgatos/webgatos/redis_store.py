@@ -1,6 +1,7 @@
 """Sessions in Redis, imported only with SESSION_STORE=redis: redis-py takes about a tenth of a
 second to import, a quarter of the app's import time with the other stores."""
 
+from collections.abc import Callable
 from datetime import timedelta
 
 import redis
@@ -49,6 +50,12 @@ class RedisSessions(ResilientSessions, RedisSessionInterface):
             raise
         finally:
             self._idle_connections.append(connection)
+
+    def route_through_client_when(self, traced: Callable[[], bool]) -> None:
+        """While `traced()` holds, send the commands through the client's own per-command path,
+        where OpenTelemetry's Redis instrumentation hooks (tracing.py); else the fast path."""
+        fast, through_client = self._command, self.client.execute_command
+        self._command = lambda *args: through_client(*args) if traced() else fast(*args)
 
     def _retrieve_session_data(self, store_id: str) -> dict | None:
         data = self._command("GET", store_id)

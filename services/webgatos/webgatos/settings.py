@@ -15,6 +15,8 @@ from urllib.parse import urlsplit
 from service_common.settings import EnvReader, ServerSettings, SettingsError
 
 SESSION_STORES = ("memory", "redis", "hazelcast")
+# OpenTelemetry's own name for the Zipkin exporter's endpoint; unset, webgatos makes no spans.
+ZIPKIN_ENDPOINT_VARIABLE = "OTEL_EXPORTER_ZIPKIN_ENDPOINT"
 # Printable ASCII without spaces (it travels in an Authorization header), long enough not to guess.
 _ADMIN_TOKEN = re.compile(r"^[\x21-\x7e]{16,256}$")
 _HOST_PORT = re.compile(r"^(?P<host>[A-Za-z0-9.\-]+|\[[0-9A-Fa-f:.]+\]):(?P<port>\d{1,5})$")
@@ -36,6 +38,7 @@ class Settings(ServerSettings):
     pod_ip: str | None = None  # the downward API's status.podIP; else the host's own address
     admin_token: str | None = field(default=None, repr=False)  # None: the admin API answers 403
     threads: int = 8
+    zipkin_endpoint: str | None = None  # where spans go (Zipkin v2 JSON); None: no tracing
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
@@ -58,6 +61,7 @@ class Settings(ServerSettings):
             replica_name=env.get("REPLICA_NAME") or env.get("HOSTNAME") or socket.gethostname(),
             pod_ip=reader.raw("POD_IP"),
             admin_token=_admin_token(reader.raw("ADMIN_TOKEN")),
+            zipkin_endpoint=_zipkin_endpoint(reader.raw(ZIPKIN_ENDPOINT_VARIABLE)),
             **cls.server_values(reader),
         )
         settings.check_workers(settings.workers)
@@ -77,6 +81,20 @@ def _admin_token(token: str | None) -> str | None:
         raise SettingsError(f"ADMIN_TOKEN is not valid ({len(token)} characters): use 16 to 256 printable ASCII "
                             "characters without spaces, e.g. the chart's generated Secret")
     return token
+
+
+def _zipkin_endpoint(url: str | None) -> str | None:
+    if url is None:
+        return None
+    try:
+        parts = urlsplit(url)
+        valid = parts.port != 0 and parts.scheme in ("http", "https") and bool(parts.hostname) and not parts.fragment
+    except ValueError:  # a port out of range or not a number
+        valid = False
+    if not valid:
+        raise SettingsError(f"{ZIPKIN_ENDPOINT_VARIABLE}={url!r} is not valid: use http[s]://host[:port]/path, "
+                            "e.g. http://zipkin:9411/api/v2/spans")
+    return url
 
 
 def _redis_url(url: str) -> str:

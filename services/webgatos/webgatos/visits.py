@@ -5,10 +5,10 @@ import functools
 import hashlib
 import time
 
-from flask import Response, current_app, session
+from flask import Response, current_app, request, session
 
 from webgatos import metrics
-from webgatos.stores import StoreUnavailable
+from webgatos.stores import SESSION_COOKIE_NAME, StoreUnavailable
 
 
 def with_faults(view):
@@ -36,6 +36,8 @@ def visit() -> dict:
     if is_new:
         user["color"] = state["colors"].next()
         metrics.SESSIONS_CREATED.inc()
+        if SESSION_COOKIE_NAME in request.cookies:
+            metrics.SESSIONS_LOST.inc()
     user["visits"] = visits = int(user.get("visits", 0)) + 1
     settings = state["settings"]
     return {

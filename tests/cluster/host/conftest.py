@@ -13,6 +13,7 @@ import json
 import os
 import re
 import subprocess
+import time
 import urllib.request
 import uuid
 from collections.abc import Callable
@@ -26,8 +27,10 @@ from lab.kube.controlplane import RESTRICTED_LABELS
 from lab.kube.hostcluster import host, preflight
 from lab.kube.hostcluster.cluster import HostCluster
 from lab.kube.hostcluster.layout import NODE_BRIDGE, POD_BRIDGE, Layout
-from lab.kube.hostcluster.runtime import image_archives
+from lab.kube.hostcluster.runtime import ISTIO_CNI_VALUES_FILE, image_archives
 from lab.kube.mesh.gateway import GATEWAY_NAMESPACE
+from lab.kube.mesh.istiod import ISTIO_NAMESPACE
+from lab.workloads import istio as mesh_install
 from lab.workloads.helm import run_helm
 
 IN_CI = bool(os.environ.get("CI"))
@@ -162,6 +165,31 @@ def host_tier() -> HostTier:
     after = host_state()
     assert after == before, "the host cluster left the host changed:\n" + "\n".join(
         f"{key}: before {before[key]!r}\n  after {after[key]!r}" for key in before if before[key] != after[key])
+
+
+@dataclass
+class IstioOnHost:
+    install_seconds: float
+    output: list[str]
+
+
+@pytest.fixture(scope="session")
+def istio(host_tier) -> IstioOnHost:
+    """The pinned Istio on the tier's cluster, installed once by `make istio-install` (Istio CNI,
+    istiod with its injection webhook, the ingress gateway) on the images of `make images`."""
+    layout = host_tier.cluster.layout
+    env = {**host_tier.plane.env(), "CLUSTER": "host", "CLUSTER_NAME": layout.name, "KUBE_CONTEXT": "lab",
+           "ISTIO_CNI_VALUES": str(layout.cni / ISTIO_CNI_VALUES_FILE)}
+    output: list[str] = []
+    start = time.monotonic()
+    try:
+        mesh_install.install(env, echo=output.append)
+    except mesh_install.IstioInstallFailed as failed:
+        why = "\n".join(host_tier.explain(namespace) for namespace in (ISTIO_NAMESPACE, GATEWAY_NAMESPACE))
+        raise AssertionError(f"{failed}\n{why}") from None
+    seconds = time.monotonic() - start
+    assert mesh_install.installed(host_tier.plane.env())
+    return IstioOnHost(round(seconds, 1), output)
 
 
 @pytest.fixture
