@@ -223,6 +223,12 @@ def judge(promql: PromQL, hypothesis: dict, phases: dict, labels: dict | None = 
             "error_budget_spent": budget, "totals": totals, "notes": notes}
 
 
+def unjudged(reason: str) -> dict:
+    """The SLO part of a record when Prometheus could not judge: never a silent pass."""
+    return {"verdict": "unknown", "phases": {}, "time_to_recover_s": None, "error_budget_spent": None,
+            "totals": {}, "notes": [reason]}
+
+
 def verdict(judged: dict[str, list[dict]]) -> str:
     """"broken" when a value misses its bound, else "unknown" when a check had no answer (or
     nothing was judged), else "held"."""

@@ -39,7 +39,6 @@ from lab.experiments.substrates import cluster_job as job
 from lab.experiments.substrates import cluster_load as load
 from lab.experiments.substrates import cluster_observe as observe
 from lab.experiments.substrates.cluster_kube import HELM_TIMEOUT, Kube, KubeError, kubectl_binary, kubectl_env, shown
-from lab.experiments.substrates.lab import unjudged
 from lab.host import binaries
 from lab.host.paths import CHARTS, REPO_ROOT, SCENARIO_DIR
 from lab.host.procs import ProcessGroup
@@ -302,12 +301,12 @@ class ClusterSubstrate:
                reason: str) -> dict:
         """The case's hypothesis judged by Prometheus, while its targets are still scraped."""
         if prometheus is None:
-            return unjudged(f"no Prometheus: {reason or self.prometheus_error or 'not started'}")
+            return slo.unjudged(f"no Prometheus: {reason or self.prometheus_error or 'not started'}")
         try:
             return slo.judge(prometheus.client(), hypothesis, run_phases, {"case": case.name},
                              observe.signals_of(case))
         except (PromQLError, slo.HypothesisError) as error:
-            return unjudged(f"Prometheus could not judge: {error}")
+            return slo.unjudged(f"Prometheus could not judge: {error}")
 
     def sidecars(self, namespace: str) -> dict[str, bool]:
         """Each webgatos Pod: whether istiod's webhook injected `istio-proxy`; its containers printed."""

@@ -80,12 +80,6 @@ def echo_install(case: Case, workdir: Path, echo: Callable[[str], None]) -> None
          f"-f {workdir}/webgatos-values.yaml  # store {case.store}, {case.replicas} replica(s){extra}")
 
 
-def unjudged(reason: str) -> dict:
-    """The SLO part of a record when Prometheus could not judge: never a silent pass."""
-    return {"verdict": "unknown", "phases": {}, "time_to_recover_s": None, "error_budget_spent": None,
-            "totals": {}, "notes": [reason]}
-
-
 def run_session(case: Case, seconds: float, workdir: Path, cluster: LabCluster, *, signal_name: str, label: str,
                 screenshot_dir: Path | None, echo: Callable[[str], None] = print,
                 prometheus: Prometheus | None = None, prometheus_error: str = "",
@@ -185,12 +179,12 @@ def judged(prometheus: Prometheus | None, prometheus_error: str, case: Case, hyp
            topology: Topology) -> dict:
     """The case's hypothesis judged by Prometheus, inside `watching` (leaving it drops the targets)."""
     if prometheus is None:
-        return unjudged(f"no Prometheus: {prometheus_error or 'not started'}")
+        return slo.unjudged(f"no Prometheus: {prometheus_error or 'not started'}")
     try:
         return slo.judge(prometheus.client(), hypothesis, run_phases, {"case": case.name},
                          slo.gateway_signals(topology.release.port))
     except (PromQLError, slo.HypothesisError) as error:
-        return unjudged(f"Prometheus could not judge: {error}")
+        return slo.unjudged(f"Prometheus could not judge: {error}")
 
 
 def plotted(prometheus: Prometheus | None, case: Case, run_phases: dict, topology: Topology) -> dict:

@@ -29,8 +29,9 @@ MESH_CONFIG = {
     # Auto mTLS attaches an SDS-backed TLS socket (served by pilot-agent) to every cluster, even
     # where no endpoint has a sidecar to use it; without pilot-agent those clusters never warm.
     "enableAutoMtls": False,
-    # The stats filter is Istio's build's too; Envoy's own /stats stay.
-    "enablePrometheusMerge": False,
+    # The stats filter is Istio's build's too; Envoy's own /stats stay. Merging them with the app's
+    # metrics is pilot-agent's (sidecars on a cluster; the lab has none): kept as the cluster's.
+    "enablePrometheusMerge": True,
     "defaultProviders": {"metrics": []},
     # Traces go to the lab's Zipkin only where a Telemetry resource selects this provider (the
     # webgatos chart's istio.tracing). The service is a ServiceEntry the observe layer applies once
