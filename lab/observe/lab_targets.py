@@ -13,13 +13,13 @@ when the node's Pods change), `gateway` (the ingress gateway's Envoy admin /stat
 given). Every target carries `case`, so one Prometheus serves a run of many cases.
 """
 
-import threading
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 
 from lab.host.procs import ProcessGroup
 from lab.kube.mesh.gateway import PROXY_ADMIN_PORT
 from lab.observe.exporters import start_redis_exporter
+from lab.observe.follower import TargetFollower
 from lab.observe.prometheus import Prometheus, target_group
 from lab.observe.replicas import ReplicaExporter, api_fetcher
 
@@ -36,35 +36,15 @@ def pod_groups(node, namespace: str, job: str, labels: dict[str, str]) -> list[d
             for run in sorted(node.runs(namespace), key=lambda run: run.name)]
 
 
-class PodFollower:
-    """A thread that rewrites JOB's targets whenever the node's Pods of a namespace change."""
+class PodFollower(TargetFollower):
+    """JOB's targets: the lab node's Pods of a namespace."""
 
     def __init__(self, prometheus: Prometheus, node, namespace: str, job: str, labels: dict[str, str]):
-        self.prometheus, self.node, self.namespace, self.job, self.labels = prometheus, node, namespace, job, labels
-        self.stopping = threading.Event()
-        self.thread = threading.Thread(target=self._follow, name=f"targets-{job}", daemon=True)
-        self.written: list[dict] | None = None
+        super().__init__(prometheus, job, FOLLOW_INTERVAL)
+        self.node, self.namespace, self.labels = node, namespace, labels
 
-    def refresh(self) -> None:
-        groups = pod_groups(self.node, self.namespace, self.job, self.labels)
-        if groups != self.written:
-            self.prometheus.set_groups(self.job, groups)
-            self.written = groups
-
-    def _follow(self) -> None:
-        while not self.stopping.wait(FOLLOW_INTERVAL):
-            self.refresh()
-
-    def __enter__(self) -> "PodFollower":
-        self.refresh()
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        self.stopping.set()
-        if self.thread.ident is not None:
-            self.thread.join(timeout=5)
-        self.prometheus.set_groups(self.job, [])
+    def groups(self) -> list[dict]:
+        return pod_groups(self.node, self.namespace, self.job, self.labels)
 
 
 @contextmanager

@@ -20,7 +20,6 @@ folder, never under reports/.
 
 import base64
 import ssl
-import threading
 import urllib.parse
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
@@ -30,6 +29,7 @@ from pathlib import Path
 from lab.experiments import slo
 from lab.experiments.substrates.cluster_chaos import TARGET_SELECTOR
 from lab.kube.mesh.gateway import GATEWAY_LABELS, GATEWAY_NAMESPACE
+from lab.observe.follower import TargetFollower
 from lab.observe.prometheus import Prometheus, target_group
 from lab.observe.replicas import ReplicaExporter, https_fetcher
 
@@ -162,44 +162,21 @@ def pods_path(namespace: str, selector: str) -> str:
     return f"/api/v1/namespaces/{namespace}/pods?{urllib.parse.urlencode({'labelSelector': selector})}"
 
 
-class PodFollower:
-    """A thread that re-lists a namespace's Pods every second and rewrites JOB's targets when
-    they change (chaos kills Pods; their Deployment makes new ones, with new names)."""
+class PodFollower(TargetFollower):
+    """JOB's targets: a namespace's Pods as the cluster's API server lists them, re-listed every
+    second, each scraped through the API server's Pod proxy."""
 
     def __init__(self, prometheus: Prometheus, credentials: ApiCredentials, namespace: str, selector: str,
                  job: str, port: int, path: str, labels: dict[str, str]):
-        self.prometheus, self.credentials, self.job = prometheus, credentials, job
-        self.namespace, self.selector, self.port, self.path, self.labels = namespace, selector, port, path, labels
+        super().__init__(prometheus, job, FOLLOW_INTERVAL, kube_api=True)
+        self.credentials, self.namespace, self.selector = credentials, namespace, selector
+        self.port, self.path, self.labels = port, path, labels
         self.fetch = credentials.fetcher()
-        self.stopping = threading.Event()
-        self.thread = threading.Thread(target=self._follow, name=f"targets-{job}", daemon=True)
-        self.written: list[dict] | None = None
         self.pods: list[dict] = []
 
-    def refresh(self) -> None:
+    def groups(self) -> list[dict]:
         self.pods = self.fetch(pods_path(self.namespace, self.selector)).get("items") or []
-        groups = pod_groups(self.pods, self.credentials, self.job, self.port, self.path, self.labels)
-        if groups != self.written:
-            self.prometheus.set_groups(self.job, groups, kube_api=True)
-            self.written = groups
-
-    def _follow(self) -> None:
-        while not self.stopping.wait(FOLLOW_INTERVAL):
-            try:
-                self.refresh()
-            except (OSError, ValueError):
-                continue  # the API server busy for a second: keep the last targets, try again
-
-    def __enter__(self) -> "PodFollower":
-        self.refresh()
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        self.stopping.set()
-        if self.thread.ident is not None:
-            self.thread.join(timeout=5)
-        self.prometheus.set_groups(self.job, [], kube_api=True)
+        return pod_groups(self.pods, self.credentials, self.job, self.port, self.path, self.labels)
 
 
 def selector_of(labels: dict[str, str]) -> str:
