@@ -9,7 +9,7 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from lab.experiments import cases, plots
+from lab.experiments import cases
 from lab.experiments.cases import Fact
 
 # Columns of the table, as in the talk: (header, record key).
@@ -196,6 +196,10 @@ def write(records: Sequence[dict], out_dir: str | Path, *, seconds: float, notes
     out.mkdir(parents=True, exist_ok=True)
     results = out / "results.json"
     results.write_text(json.dumps(list(records), indent=2) + "\n")
+    # Here, not at the top: every `python -m lab` command imports this module, and matplotlib costs
+    # 0.6 s and writes a font cache under the user's home on its first import.
+    from lab.experiments import plots
+
     svgs, slo_charts = {}, {}
     for record in sessions(records):
         svgs[record["name"]] = plots.case_figure(record, out / f"{record['name']}.svg",

@@ -33,8 +33,10 @@ def on_starting(server):
 
 
 def post_fork(server, worker):
-    """The span exporter's thread, in the worker: a thread started in the master would not survive
-    the fork (OpenTelemetry's batch span processor is not fork-safe)."""
+    """No collections while the worker imports the app (lifecycle's post_fork, replaced by this
+    one), and the span exporter's thread, in the worker: a thread started in the master would not
+    survive the fork (OpenTelemetry's batch span processor is not fork-safe)."""
+    lifecycle.pause_gc_while_loading(server, worker)
     tracing.start_exporter(_settings)
 
 

@@ -119,10 +119,14 @@ def test_prometheus_judged_every_steady_state_hypothesis_per_phase(records):
 
 
 def test_the_report_links_a_retried_request_whose_trace_holds_two_attempts(demo, records):
+    """A kill shows in a trace only if a request reached the victim before the gateway dropped it,
+    which two kills in one short case may miss: the chaos cases with retries, together, must link one.
+    (tests/e2e/test_traces.py checks such a trace attempt by attempt.)"""
     _, out = demo
-    links = records["chaos-redis-2-retries"]["traces"]
-    assert any(link["why"].startswith("retried: ") for link in links), records["chaos-redis-2-retries"]
-    assert links[0]["url"] in (out / "report.md").read_text()
+    retried = [link for name in ("chaos-memory-2-retries", "chaos-redis-2-retries")
+               for link in records[name]["traces"] if link["why"].startswith("retried: ")]
+    assert retried, {name: records[name]["traces"] for name in ("chaos-memory-2-retries", "chaos-redis-2-retries")}
+    assert retried[0]["url"] in (out / "report.md").read_text()
 
 
 def test_hazelcast_scenarios_are_skipped_with_a_message_when_it_is_missing(tmp_path):

@@ -7,6 +7,7 @@ the `retries` profile; through Zipkin's API the test then finds a request whose 
 attempts: the first to the killed replica, failed, the second to the survivor, answered 200.
 """
 
+import contextlib
 import json
 import sys
 import threading
@@ -29,6 +30,7 @@ from tests.conftest import REPO_ROOT
 
 GATEWAY_SERVICE = "istio-ingressgateway.istio-ingress"  # the gateway's node cluster (app.namespace)
 REQUEST_TIMEOUT = 15.0
+KILL_ROUNDS = 3
 
 
 @pytest.fixture(scope="module")
@@ -84,30 +86,42 @@ def test_a_retried_request_shows_the_failed_attempt_and_the_one_that_answered(to
     stop = threading.Event()
     started = time.time()
     threads = stream(f"{running.url}/api/session", stop, statuses)
-    summary_path = tmp_path / "chaos.json"
+    killed: set[str] = set()
+    found = None
     try:
         wait_until(lambda: len(statuses) >= 50, 30, "50 requests before the first kill")
-        chaos = procs.start("chaos", [sys.executable, "-m", "chaos", "local", "--state", str(running.state_path),
-                                      "--interval", "1s", "--rounds", "1", "--grace-period", "0",
-                                      "--seed", "7", "--summary-json", str(summary_path)], cwd=REPO_ROOT)
-        assert chaos.popen.wait(timeout=60) == 0, chaos.log_tail()
-        wait_until(lambda: all(run.ready for run in running.replicas()), 60, "every replica ready again",
-                   interval=0.2)
+        # A kill shows in a trace only if a request reached the victim before the gateway dropped it
+        # from its endpoints: on a busy machine one kill may slip between requests, so kill again
+        # (after both replicas are back) until Zipkin holds such a trace, at most KILL_ROUNDS times.
+        for round_ in range(1, KILL_ROUNDS + 1):
+            summary_path = tmp_path / f"chaos-{round_}.json"
+            chaos = procs.start(f"chaos-{round_}", [
+                sys.executable, "-m", "chaos", "local", "--state", str(running.state_path), "--interval", "1s",
+                "--rounds", "1", "--grace-period", "0", "--seed", "7", "--summary-json",
+                str(summary_path)], cwd=REPO_ROOT)
+            assert chaos.popen.wait(timeout=60) == 0, chaos.log_tail()
+            kills = [k for k in json.loads(summary_path.read_text())["kills"] if k["result"] == "killed"]
+            assert kills, "the chaos tool killed nothing"
+            killed |= {addresses[k["victim"]] for k in kills}
+            wait_until(lambda: all(run.ready for run in running.replicas()), 60, "every replica ready again",
+                       interval=0.2)
+            survivors = set(addresses.values()) - killed  # the same seed picks the same victim each round
+            assert survivors, killed
+            # Envoy and webgatos export in batches (up to 5 s): poll Zipkin, bounded.
+            with contextlib.suppress(TimeoutError):
+                found = wait_for_value(
+                    lambda victims=frozenset(killed), others=frozenset(survivors):
+                    two_attempts(client, started, time.time() + 1, victims, others),
+                    20, "a retried trace", interval=1.0)
+            if found:
+                break
     finally:
         stop.set()
         for thread in threads:
             thread.join(REQUEST_TIMEOUT + 5)
-    ended = time.time()
-
-    kills = [k for k in json.loads(summary_path.read_text())["kills"] if k["result"] == "killed"]
-    killed = {addresses[k["victim"]] for k in kills}
-    survivors = set(addresses.values()) - killed
-    assert kills, "the chaos tool killed nothing"
-    assert set(statuses) == {200}, f"retries should hide the kill: {Counter(statuses)}"
-    # Envoy and webgatos export in batches (up to 5 s): poll Zipkin, bounded.
-    found = wait_for_value(lambda: two_attempts(client, started, ended + 1, killed, survivors), 60,
-                           "a trace with a failed attempt on a killed replica, then a 200 from another",
-                           interval=1.0, explain=lambda: f"retried: {retried_traces(client, started, ended + 1)}")
+    assert set(statuses) == {200}, f"retries should hide the kills: {Counter(statuses)}"
+    assert found, (f"no trace with a failed attempt on a killed replica, then a 200 from another, after "
+                   f"{KILL_ROUNDS} kills; retried: {retried_traces(client, started, time.time() + 1)}")
     link, attempts = found
     print(f"{link.url}: {link.why}")
     first, last = attempts[0], attempts[-1]
