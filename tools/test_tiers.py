@@ -12,6 +12,7 @@ Exits 1 when either tier fails, and ends with one line counting both.
 """
 
 import argparse
+import json
 import os
 import platform
 import subprocess
@@ -24,9 +25,12 @@ from lab.host.paths import REPO_ROOT
 
 HOST_TESTS = "tests/cluster/host"
 REPORTS = REPO_ROOT / "test-artifacts"
-# The demo table's results from the lab (tests/e2e/test_lab_demo.py) and from real Pods
-# (tests/cluster/host/test_demo_cases.py), printed side by side at the end.
-DEMO_RESULTS = (REPORTS / "demo-lab" / "results.json", REPORTS / "demo-cluster" / "results.json")
+# The demo table's results from the lab (tests/e2e/test_lab_demo.py, and test_autoscale.py for the
+# autoscale case) and from real Pods (tests/cluster/host/test_demo_cases.py), printed side by side
+# at the end; the lab's two files are joined into LAB_RESULTS for that.
+LAB_PARTS = (REPORTS / "demo-lab" / "results.json", REPORTS / "demo-lab-autoscale" / "results.json")
+LAB_RESULTS = REPORTS / "demo-lab-all.json"
+CLUSTER_RESULTS = REPORTS / "demo-cluster" / "results.json"
 
 
 def counts(junit: Path) -> tuple[int, int, int]:
@@ -66,7 +70,7 @@ def main(argv=None) -> int:
                          f"--junitxml={REPORTS / 'host.xml'}", *pytest_args]
     for name in tiers:
         (REPORTS / f"{name}.xml").unlink(missing_ok=True)
-    for path in DEMO_RESULTS:
+    for path in (*LAB_PARTS, LAB_RESULTS, CLUSTER_RESULTS):
         path.unlink(missing_ok=True)
     procs, relays = {}, []
     for name, argv_ in tiers.items():
@@ -85,10 +89,13 @@ def main(argv=None) -> int:
         passed, failed, skipped = passed + p, failed + f, skipped + s
         if code != 0 and f == 0:
             failed += 1  # a tier that failed before or outside its tests (its set-up, a crash) still fails
-    if all(path.exists() for path in DEMO_RESULTS):
+    lab_parts = [path for path in LAB_PARTS if path.exists()]
+    if lab_parts and CLUSTER_RESULTS.exists():
+        LAB_RESULTS.write_text(json.dumps([record for path in lab_parts for record in json.loads(path.read_text())],
+                                          indent=2) + "\n")
         print("\nThe demo table on both substrates (python -m lab demo compare):", flush=True)
-        subprocess.run([python, "-m", "lab", "demo", "compare", *map(str, DEMO_RESULTS)], cwd=REPO_ROOT,
-                       check=False, timeout=60)
+        subprocess.run([python, "-m", "lab", "demo", "compare", str(LAB_RESULTS), str(CLUSTER_RESULTS)],
+                       cwd=REPO_ROOT, check=False, timeout=60)
     print(f"tests: {passed} passed, {failed} failed, {skipped} skipped")
     return 1 if any(codes.values()) else 0
 

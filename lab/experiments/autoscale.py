@@ -15,14 +15,21 @@ import datetime
 import json
 import statistics
 import time
+from contextlib import nullcontext
+from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
 import yaml
 
+from lab.experiments import slo
+from lab.experiments.substrates import phases
 from lab.host.paths import LAB_VALUES, REPO_ROOT, VENV_BIN
 from lab.host.procs import wait_until
 from lab.kube.metrics_server import METRIC_RESOLUTION_SECONDS
+from lab.observe.lab_targets import watching
+from lab.observe.prometheus import Prometheus
+from lab.observe.promql import PromQLError
 from lab.workloads.install import installed
 
 RAMP = REPO_ROOT / "loadtests" / "ramp.py"
@@ -99,15 +106,50 @@ def locust_history(path: Path, started: float) -> list[dict]:
     return rows
 
 
-def run(cluster, workdir: Path, ramp: Ramp = DEFAULT_RAMP, progress=print) -> dict:
+@dataclass
+class Observer:
+    """The case's steady-state hypothesis and the lab's Prometheus (None: `unavailable` says why).
+    While sqrt is installed its replicas (job "sqrt"), the gateway and the HPA's replica state are
+    scraped, and the run is judged per phase through the gateway's listener for sqrt."""
+    case: str
+    hypothesis: dict
+    prometheus: Prometheus | None = None
+    unavailable: str = ""
+
+    def watching(self, cluster, release):
+        if self.prometheus is None or not self.hypothesis:
+            return nullcontext()
+        return watching(self.prometheus, cluster, release, case=self.case, job=RELEASE)
+
+    def judge(self, release, run_phases: dict) -> dict:
+        promql = self.prometheus.client() if self.prometheus else None
+        verdict = slo.judged_or_unknown(promql, self.unavailable, self.hypothesis, run_phases, {"case": self.case},
+                                        slo.gateway_signals(release.port, sessions=False))
+        if promql is not None:
+            verdict["replicas_scraped_max"] = self.replicas_scraped(promql, run_phases)
+        return verdict
+
+    def replicas_scraped(self, promql, run_phases: dict) -> float | None:
+        """The most sqrt replicas Prometheus scraped at once during the run (None: no answer)."""
+        start, end = min(w[0] for w in run_phases.values()), max(w[1] for w in run_phases.values())
+        query = f'max_over_time(count(up{{job="{RELEASE}",case="{self.case}"}} == 1)[{max(1, round(end - start))}s:1s])'
+        try:
+            return promql.value(query, end)
+        except PromQLError:
+            return None
+
+
+def run(cluster, workdir: Path, ramp: Ramp = DEFAULT_RAMP, progress=print, observer: Observer | None = None) -> dict:
     """Install sqrt, drive the ramp through the gateway, sample the HPA every second until it is
-    back at its minimum (or `ramp.quiet` is over); the case's record."""
+    back at its minimum (or `ramp.quiet` is over); the case's record, with its phases (the load,
+    then the way back down) and, with an `observer` that has a hypothesis, its verdict ("slo")."""
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     plane, node, mesh = cluster.plane, cluster.node, cluster.mesh
     values = lab_values()
     samples, cpu_seen = [], {}
-    with installed(cluster, RELEASE, workdir) as release:
+    with installed(cluster, RELEASE, workdir) as release, \
+            (observer.watching(cluster, release) if observer else nullcontext()):
         namespace, url = release.namespace, release.url
 
         def routed() -> bool:
@@ -159,8 +201,12 @@ def run(cluster, workdir: Path, ramp: Ramp = DEFAULT_RAMP, progress=print) -> di
                   for e in rescale_events(plane, namespace) if e["epoch"] >= started - 1]
         history = locust_history(Path(f"{csv_prefix}_stats_history.csv"), started)
         summary = json.loads(summary_path.read_text()) if summary_path.exists() else {}
-    found = record(samples, events, history, summary, ramp, load_over - started if load_over else None, values,
-                   METRIC_RESOLUTION_SECONDS)
+        found = record(samples, events, history, summary, ramp, load_over - started if load_over else None, values,
+                       METRIC_RESOLUTION_SECONDS)
+        found["phases"] = phases(started, started + (samples[-1]["t"] if samples else ramp.seconds), [])
+        if observer is not None and observer.hypothesis:
+            found["slo"] = observer.judge(release, found["phases"])
+            found["slo"]["disagreements"] = slo.disagreements(found, found["slo"])
     return {**found, "started_at": round(started, 3)}  # the epoch the samples' t counts from (the run's phases)
 
 

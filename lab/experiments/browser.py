@@ -14,12 +14,14 @@ every background service off, and its resolver answers nothing but loopback name
 can leave the machine even if a page asked for one.
 """
 
+import json
 import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from lab.experiments.netlog import network_changes_before
 from lab.host import binaries
 
 # Headless, no GPU, no QUIC, and none of the services that phone home (first-run, sync, component
@@ -34,6 +36,10 @@ VIEWPORT = {"width": 1000, "height": 700}
 LOAD_TIMEOUT_MS = 20_000
 QUIET_PERIOD_S = 0.5
 QUIET_TIMEOUT_S = 15.0
+# The profile's preferences: no network prediction. Chromium otherwise opens spare connections
+# ahead of a navigation and may send the next page on one of them instead of on the connection it
+# kept, so which connection carries a page would depend on the machine's timing.
+PROFILE_PREFERENCES = {"net": {"network_prediction_options": 2}}
 
 # WCAG 2.x AA: 4.5:1 for body text, 3:1 for large text (24 px, or 18.66 px and bold).
 AA_NORMAL = 4.5
@@ -108,6 +114,9 @@ class PageLoad:
     cat_src: str | None
     cat_natural_width: int
     texts: list[TextContrast] = field(default_factory=list)
+    # The machine's network changed between the previous page's request and this one's, so the
+    # browser had dropped the connections it kept (lab/experiments/netlog.py).
+    after_network_change: bool = False
 
     @property
     def worst_contrast(self) -> TextContrast | None:
@@ -178,10 +187,11 @@ class ColorWalk:
         return seen
 
     def connection_runs(self) -> list[list[PageLoad]]:
-        """Consecutive loads grouped by the connection that carried their page."""
+        """Consecutive loads grouped by the connection that carried their page (a network change
+        ends a run: the browser had to open a new connection)."""
         runs: list[list[PageLoad]] = []
         for load in self.loads:
-            if runs and runs[-1][-1].connection_id == load.connection_id:
+            if runs and runs[-1][-1].connection_id == load.connection_id and not load.after_network_change:
                 runs[-1].append(load)
             else:
                 runs.append([load])
@@ -197,7 +207,8 @@ class ColorWalk:
             worst = load.worst_contrast
             lines.append(f"  load {load.index:2d}: {load.color} replica={load.replica} "
                          f"connection={load.connection_id} reused={load.connection_reused} "
-                         f"contrast={worst.ratio if worst else None}")
+                         f"contrast={worst.ratio if worst else None}"
+                         + (" after a network change" if load.after_network_change else ""))
         lines.append("  on the wire: " + ", ".join(
             f"{r.resource_type}@{r.connection_id}->{r.replica}" for r in self.responses))
         return "\n".join(lines)
@@ -225,8 +236,12 @@ def walk_colors(url: str, loads: int = 10, screenshot_dir: str | Path | None = N
     shots = Path(screenshot_dir) if screenshot_dir is not None else None
 
     with tempfile.TemporaryDirectory(prefix="chromium-profile-") as profile, sync_playwright() as playwright:
+        (Path(profile) / "Default").mkdir()
+        (Path(profile) / "Default" / "Preferences").write_text(json.dumps(PROFILE_PREFERENCES))
+        net_log = Path(profile) / "net-log.json"
         context = playwright.chromium.launch_persistent_context(
-            profile, executable_path=binaries.chromium(), headless=True, args=CHROMIUM_ARGS,
+            profile, executable_path=binaries.chromium(), headless=True,
+            args=[*CHROMIUM_ARGS, f"--log-net-log={net_log}"],
             viewport=VIEWPORT, service_workers="block", accept_downloads=False)
         try:
             def on_request(request) -> None:
@@ -276,6 +291,9 @@ def walk_colors(url: str, loads: int = 10, screenshot_dir: str | Path | None = N
                         screenshots.append(str(path))
         finally:
             context.close()
+        for index in network_changes_before(net_log, url):
+            if 1 <= index <= len(page_loads):
+                page_loads[index - 1].after_network_change = True
     return ColorWalk(url=url, loads=page_loads, requests=requests, screenshots=screenshots,
                      responses=[_response_on_wire(event) for event in wire])
 

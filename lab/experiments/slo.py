@@ -54,7 +54,7 @@ class Signals:
     errors: Selector
     latency_buckets: Selector
     latency_ms: float
-    sessions_lost: Selector = Selector("webgatos_sessions_lost_total")
+    sessions_lost: Selector | None = Selector("webgatos_sessions_lost_total")  # None: no sessions (sqrt)
     ready_replicas: Selector = Selector("kube_deployment_status_replicas_ready")
 
 
@@ -66,16 +66,17 @@ APP_SIGNALS = Signals(
     latency_ms=1000.0)
 
 
-def gateway_signals(port: int | None = None) -> Signals:
+def gateway_signals(port: int | None = None, sessions: bool = True) -> Signals:
     """The gateway's Envoy (its /stats/prometheus), for the listener on `port` (every listener but
-    the admin's when None). Without Istio's stats configuration Envoy's default tag extraction
-    keeps the tail of a listener's stat prefix ("outbound_127.0.0.1_PORT;") in the metric's name,
-    e.g. envoy_http_0_0_1_8080__downstream_rq_xx: hence a regex over names."""
+    the admin's when None); `sessions=False` for a workload without sessions (sqrt). Without
+    Istio's stats configuration Envoy's default tag extraction keeps the tail of a listener's stat
+    prefix ("outbound_127.0.0.1_PORT;") in the metric's name, e.g.
+    envoy_http_0_0_1_8080__downstream_rq_xx: hence a regex over names."""
     listener = f"envoy_http_.*_{port}__" if port else "envoy_http_.+__"
     return Signals(requests=Selector(f"{listener}downstream_rq_total"),
                    errors=Selector(f"{listener}downstream_rq_xx", ('envoy_response_code_class="5"',)),
                    latency_buckets=Selector(f"{listener}downstream_rq_time_bucket"),
-                   latency_ms=1.0)
+                   latency_ms=1.0, **({} if sessions else {"sessions_lost": None}))
 
 
 def _escape(value: str) -> str:
@@ -198,6 +199,8 @@ def judge(promql: PromQL, hypothesis: dict, phases: dict, labels: dict | None = 
     error_budget_spent, totals, notes}: the hypothesis over each phase (module docstring)."""
     labels = labels or {}
     bounds, applies = validate(hypothesis, phases)
+    if "color_changes" in bounds and signals.sessions_lost is None:
+        raise HypothesisError("hypothesis color_changes: this workload keeps no sessions to count")
     end = max(window[1] for window in phases.values())
     start = min(window[0] for window in phases.values())
     unscraped = wait_for_scrapes(promql, end, scrape_wait)
@@ -223,6 +226,18 @@ def judge(promql: PromQL, hypothesis: dict, phases: dict, labels: dict | None = 
             "error_budget_spent": budget, "totals": totals, "notes": notes}
 
 
+def judged_or_unknown(promql: PromQL | None, unavailable: str, hypothesis: dict, phases: dict, labels: dict,
+                      signals: Signals) -> dict:
+    """judge(), or unjudged() saying why it could not: no Prometheus (`unavailable`), a failed
+    query, or a hypothesis these signals cannot judge."""
+    if promql is None:
+        return unjudged(f"no Prometheus: {unavailable or 'not started'}")
+    try:
+        return judge(promql, hypothesis, phases, labels, signals)
+    except (PromQLError, HypothesisError) as error:
+        return unjudged(f"Prometheus could not judge: {error}")
+
+
 def unjudged(reason: str) -> dict:
     """The SLO part of a record when Prometheus could not judge: never a silent pass."""
     return {"verdict": "unknown", "phases": {}, "time_to_recover_s": None, "error_budget_spent": None,
@@ -243,10 +258,11 @@ def verdict(judged: dict[str, list[dict]]) -> str:
 def _totals(promql: PromQL, signals: Signals, labels: dict, start: float, end: float,
             notes: list[str]) -> dict:
     width = max(1, round(end - start))
-    totals = {"requests": None, "failed": None, "color_changes": None}
-    for key, query in (("requests", requests_query(signals, labels, width)),
-                       ("failed", failed_query(signals, labels, width)),
-                       ("color_changes", color_changes_query(signals, labels, width))):
+    queries = {"requests": requests_query(signals, labels, width), "failed": failed_query(signals, labels, width)}
+    if signals.sessions_lost is not None:
+        queries["color_changes"] = color_changes_query(signals, labels, width)
+    totals = dict.fromkeys(queries)
+    for key, query in queries.items():
         try:
             totals[key] = round(promql.value(query, end), 3)
         except PromQLError as error:
@@ -302,6 +318,8 @@ def disagreements(record: dict, slo: dict) -> list[str]:
     lines = []
     for client_key, server_key, what in (("failed_requests", "failed", "failed requests"),
                                          ("color_changes", "color_changes", "color changes")):
+        if totals and server_key not in totals:  # not counted on the server for this workload
+            continue
         client, server = record.get(client_key), totals.get(server_key)
         if client is None or server is None:
             if client is not None:

@@ -1,16 +1,19 @@
-"""The talk's autoscaling demo, driven by the real HPA controller: sqrt (charts/sqrt with its HPA)
-on the lab's node with its CPU limit enforced, its CPU served by metrics-server, Locust's ramp
-through istiod's gateway. The HPA scales out under the ramp and back to its minimum after, within
-bounds from the chart's (lab) behaviour; a Pod killed by the chaos tool is replaced by its
-ReplicaSet and run again by the lab's node."""
+"""The talk's autoscaling demo, run as `make demo` runs it (`python -m lab demo --scenarios
+autoscale`) and driven by the real HPA controller: sqrt (charts/sqrt with its HPA) on the lab's
+node with its CPU limit enforced, its CPU served by metrics-server, Locust's ramp through istiod's
+gateway. The HPA scales out under the ramp and back to its minimum after, within bounds from the
+chart's (lab) behaviour; the lab's Prometheus scrapes every sqrt replica the HPA makes and judges
+the case's hypothesis; a Pod killed by the chaos tool is replaced by its ReplicaSet and run again
+by the lab's node."""
 
+import json
 import subprocess
 import sys
 import uuid
 
 import pytest
 
-from lab.experiments import autoscale
+from lab.experiments import autoscale, cases
 from lab.host.paths import CHARTS, LAB_VALUES
 from lab.host.procs import wait_until
 from lab.kube.metrics_server import METRIC_RESOLUTION_SECONDS
@@ -20,10 +23,25 @@ from tests.conftest import REPO_ROOT
 SYNC_PERIOD = 5.0  # lab.kube.cluster.LAB_CONTROLLER_ARGS
 
 
+CASE = cases.table().by_name("autoscale")
+SECONDS = 15  # the ramp holds max(60, 3 x SECONDS) s (lab/experiments/substrates/lab.py)
+# Where `make test` (tools/test_tiers.py) finds this case's lab results, beside the other cases'.
+OUT = REPO_ROOT / "test-artifacts" / "demo-lab-autoscale"
+
+
 @pytest.fixture(scope="module")
-def scaled(lab_cluster, tmp_path_factory):
-    return autoscale.run(lab_cluster, tmp_path_factory.mktemp("autoscale"),
-                         autoscale.Ramp(users=4, up=10, hold=45, down=5, quiet=150))
+def demo():
+    return subprocess.run([sys.executable, "-m", "lab", "demo", "--seconds", str(SECONDS), "--scenarios", CASE.name,
+                           "--out", str(OUT), "--no-screenshots"], cwd=REPO_ROOT, capture_output=True, text=True,
+                          timeout=900)
+
+
+@pytest.fixture(scope="module")
+def scaled(demo):
+    assert demo.returncode == 0, demo.stdout[-4000:] + demo.stderr[-4000:]
+    records = json.loads((OUT / "results.json").read_text())
+    assert [record["name"] for record in records] == [CASE.name]
+    return records[0]
 
 
 def test_the_hpa_scales_sqrt_out_under_the_ramp(scaled):
@@ -56,6 +74,22 @@ def test_the_hpa_scales_back_to_the_minimum_after_the_load(scaled):
     # Not before the stabilization window, not after the bound the behaviour implies.
     assert window <= scaled["back_to_min_after_load_s"] <= scaled["scale_down_bound_s"], summary
     assert any("below target" in e["message"] for e in scaled["events"]), summary
+
+
+def test_prometheus_scraped_every_replica_the_hpa_made_and_judged_the_case(scaled, demo):
+    summary = {k: v for k, v in scaled.items() if k not in ("samples", "load")}
+    verdict = scaled["slo"]
+    assert verdict["verdict"] == "held", summary
+    assert f"steady state of {CASE.name}: held" in demo.stdout
+    assert set(verdict["phases"]) == set(scaled["phases"]) == {"baseline", "recovery"}, summary
+    for checks in verdict["phases"].values():
+        assert [entry["check"] for entry in checks] == ["availability", "min_replicas"], checks
+        assert all(entry["ok"] and f'case="{CASE.name}"' in entry["promql"] for entry in checks), checks
+    assert verdict["totals"]["requests"] > 0 and "color_changes" not in verdict["totals"], verdict["totals"]
+    # Every replica the HPA made was scraped while it ran: at the peak, as many targets up as replicas.
+    assert verdict["replicas_scraped_max"] >= scaled["max_replicas"], summary
+    report = (OUT / "report.md").read_text()
+    assert "kube_deployment_status_replicas_ready" in report and "### autoscale" in report, report[-3000:]
 
 
 def test_a_pod_killed_by_the_chaos_tool_is_replaced_and_run_again(lab_cluster, tmp_path):

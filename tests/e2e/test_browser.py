@@ -167,15 +167,18 @@ def test_keep_alive_hides_the_memory_store_behind_layer4(start_webgatos, front, 
         # Pages that follow each other on one connection share a replica, so the session holds.
         for run in result.connection_runs():
             assert len({load.color for load in run}) == 1, f"color changed on one connection\n{result.summary()}"
-        # The effect: the browser kept its connection open, so after the first pages (Chromium may
-        # swap its first connection for a fresh one once, as seen on a busy machine: loads 1-2 on
-        # one, 3-10 on the next) every page came on one reused connection, from one replica, and
-        # the memory store never lost the color.
-        kept = max(result.connection_runs(), key=len)
-        assert len(kept) >= LOADS - 2, f"the browser kept changing connections\n{result.summary()}"
-        assert all(load.connection_reused for load in kept[1:]), result.summary()
-        assert len({load.replica for load in kept}) == 1 and len({load.color for load in kept}) == 1, (
-            result.summary())
+        # The effect: the browser kept its connection open, so every page came on that one reused
+        # connection, from one replica, and the memory store never lost the color. The browser
+        # opens no spare connections ahead of a page, but drops the ones it keeps when the
+        # machine's network changes (a cluster's Pod starting beside this test is enough); its net
+        # log says when, and only then may a page come on a new connection.
+        for previous, load in zip(result.loads, result.loads[1:], strict=False):
+            if not load.after_network_change:
+                assert load.connection_id == previous.connection_id and load.connection_reused, (
+                    f"load {load.index} came on a new connection though the network did not change\n"
+                    f"{result.summary()}")
+        for run in result.connection_runs():
+            assert len({load.replica for load in run}) == 1, result.summary()
 
     # Not a quiet front: new connections are dealt round-robin to both replicas.
     port = int(url.rstrip("/").rsplit(":", 1)[1])

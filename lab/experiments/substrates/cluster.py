@@ -45,7 +45,6 @@ from lab.host.procs import ProcessGroup
 from lab.kube.controlplane import RESTRICTED_LABELS
 from lab.kube.mesh.istiod import ISTIO_NAMESPACE
 from lab.observe.prometheus import Prometheus
-from lab.observe.promql import PromQLError
 from lab.workloads import istio
 from lab.workloads.topology import HAZELCAST_MEMBERS
 
@@ -189,7 +188,7 @@ class ClusterSubstrate:
         self.create_namespace(case, namespace)
         try:
             if case.workload == "autoscale":
-                record.update(cluster_autoscale.run(self, namespace, seconds, workdir, echo))
+                record.update(cluster_autoscale.run(self, case, namespace, seconds, workdir, echo))
             else:
                 record.update(self.run_sessions(case, namespace, seconds, workdir, echo))
         finally:
@@ -231,20 +230,31 @@ class ClusterSubstrate:
                      echo: Callable[[str], None]) -> dict:
         self.install(namespace, case.chart, CHARTS / case.chart, release_args(case))
         sidecars = self.sidecars(namespace) if case.mesh else None
-        hypothesis = slo.hypothesis_of(case)
         with ExitStack() as observed:
-            prometheus, reason = self.start_prometheus() if hypothesis else None, ""
-            if prometheus is not None:
-                try:
-                    observed.enter_context(observe.watching(prometheus, self.credentials, namespace, case))
-                except (observe.ObserveError, TimeoutError, OSError, ValueError) as error:
-                    prometheus, reason = None, _one_line(error)
-                    print(f"  Prometheus cannot scrape {case.name}: {reason}", flush=True)
+            judge = self.observing(observed, case, namespace)
             record = self.measure(case, namespace, seconds, workdir, echo, sidecars)
+            judge(record)
+        return record
+
+    def observing(self, stack: ExitStack, case: Case, namespace: str,
+                  selector: str = chaos.TARGET_SELECTOR) -> Callable[[dict], None]:
+        """Scrape the case's Pods (`selector`) until `stack` closes; the function it returns judges
+        a record (with its phases) by the case's hypothesis, into record["slo"]. A case without
+        a hypothesis is neither scraped nor judged."""
+        hypothesis = slo.hypothesis_of(case)
+        prometheus, reason = self.start_prometheus() if hypothesis else None, ""
+        if prometheus is not None:
+            try:
+                stack.enter_context(observe.watching(prometheus, self.credentials, namespace, case, selector))
+            except (observe.ObserveError, TimeoutError, OSError, ValueError) as error:
+                prometheus, reason = None, _one_line(error)
+                print(f"  Prometheus cannot scrape {case.name}: {reason}", flush=True)
+
+        def judge(record: dict) -> None:
             if hypothesis:
                 record["slo"] = self.judged(prometheus, case, hypothesis, record["phases"], reason)
                 record["slo"]["disagreements"] = slo.disagreements(record, record["slo"])
-        return record
+        return judge
 
     def measure(self, case: Case, namespace: str, seconds: float, workdir: Path, echo: Callable[[str], None],
                 sidecars: dict | None) -> dict:
@@ -300,13 +310,8 @@ class ClusterSubstrate:
     def judged(self, prometheus: Prometheus | None, case: Case, hypothesis: dict, run_phases: dict,
                reason: str) -> dict:
         """The case's hypothesis judged by Prometheus, while its targets are still scraped."""
-        if prometheus is None:
-            return slo.unjudged(f"no Prometheus: {reason or self.prometheus_error or 'not started'}")
-        try:
-            return slo.judge(prometheus.client(), hypothesis, run_phases, {"case": case.name},
-                             observe.signals_of(case))
-        except (PromQLError, slo.HypothesisError) as error:
-            return slo.unjudged(f"Prometheus could not judge: {error}")
+        return slo.judged_or_unknown(prometheus.client() if prometheus else None, reason or self.prometheus_error,
+                                     hypothesis, run_phases, {"case": case.name}, observe.signals_of(case))
 
     def sidecars(self, namespace: str) -> dict[str, bool]:
         """Each webgatos Pod: whether istiod's webhook injected `istio-proxy`; its containers printed."""

@@ -6,6 +6,7 @@ same keys, judged by the same facts."""
 
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from pathlib import Path
 
 import yaml
@@ -55,9 +56,20 @@ def ready(pod: dict) -> bool:
         c["type"] == "Ready" and c["status"] == "True" for c in pod.get("status", {}).get("conditions", []))
 
 
-def run(substrate, namespace: str, seconds: float, workdir: Path, echo: Callable[[str], None]) -> dict:
-    kube, ramp, pace = substrate.kube, ramp_for(seconds), values()
+def run(substrate, case, namespace: str, seconds: float, workdir: Path, echo: Callable[[str], None]) -> dict:
+    """The case's record; sqrt's Pods, however many the HPA makes, are scraped by the substrate's
+    Prometheus during the run, and the hypothesis is judged over it (record["slo"])."""
     substrate.install(namespace, autoscale.RELEASE, CHART, ["-f", str(PACE_VALUES.relative_to(REPO_ROOT))])
+    with ExitStack() as observed:
+        judge = substrate.observing(observed, case, namespace, SELECTOR)
+        record = measure(substrate.kube, namespace, seconds, workdir, echo)
+        judge(record)
+    return record
+
+
+def measure(kube, namespace: str, seconds: float, workdir: Path, echo: Callable[[str], None]) -> dict:
+    """The ramp on the installed release, the HPA sampled until it is back at its minimum."""
+    ramp, pace = ramp_for(seconds), values()
     echo(f"kubectl --context {kube.context} get hpa {autoscale.RELEASE} --namespace {namespace} --watch"
          "  (polled until it reads sqrt's CPU)")
     deadline = time.monotonic() + METRICS_TIMEOUT

@@ -184,14 +184,15 @@ def selector_of(labels: dict[str, str]) -> str:
 
 
 @contextmanager
-def watching(prometheus: Prometheus, credentials: ApiCredentials, namespace: str, case, job: str = "webgatos",
-             timeout: float = SCRAPED_TIMEOUT) -> Iterator[Prometheus]:
-    """Scrape case `case` (lab/experiments/cases.py) in `namespace` until the block ends; it starts
-    once every job has been scraped. Judge inside the block: leaving it drops the targets."""
-    labels = {"case": case.name}
+def watching(prometheus: Prometheus, credentials: ApiCredentials, namespace: str, case,
+             selector: str = TARGET_SELECTOR, timeout: float = SCRAPED_TIMEOUT) -> Iterator[Prometheus]:
+    """Scrape case `case` (lab/experiments/cases.py) in `namespace` until the block ends: its
+    chart's Pods (`selector`) as job `case.chart`; it starts once every job has been scraped.
+    Judge inside the block: leaving it drops the targets."""
+    labels, job = {"case": case.name}, case.chart
     port, path = (MERGED_PORT, MERGED_PATH) if case.mesh else (APP_PORT, APP_PATH)
     with ExitStack() as stack:
-        pods = stack.enter_context(PodFollower(prometheus, credentials, namespace, TARGET_SELECTOR, job, port, path,
+        pods = stack.enter_context(PodFollower(prometheus, credentials, namespace, selector, job, port, path,
                                                labels))
         if case.mesh:
             stack.enter_context(PodFollower(prometheus, credentials, GATEWAY_NAMESPACE, selector_of(GATEWAY_LABELS),
@@ -227,10 +228,12 @@ def istio_gateway_signals(deployment: str) -> slo.Signals:
 
 def signals_of(case) -> slo.Signals:
     """Where a case's requests enter: Istio's ingress gateway (a mesh profile), else the Service,
-    whose replicas count each request themselves (webgatos' http_requests_total)."""
+    whose replicas count each request themselves (webgatos' and sqrt's http_requests_total, both
+    on endpoint "/"); sqrt keeps no sessions."""
     if case.mesh:
         return istio_gateway_signals(case.chart)
     app = slo.APP_SIGNALS
     return slo.Signals(requests=app.requests, errors=app.errors, latency_buckets=app.latency_buckets,
-                       latency_ms=app.latency_ms, sessions_lost=app.sessions_lost,
+                       latency_ms=app.latency_ms,
+                       sessions_lost=app.sessions_lost if case.workload == "sessions" else None,
                        ready_replicas=ready_replicas(case.chart))

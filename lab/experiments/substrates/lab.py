@@ -20,7 +20,6 @@ from lab.kube.cluster import LabCluster
 from lab.kube.node.lifecycle import DEFAULT_RESTART_DELAY as RESTART_DELAY
 from lab.observe.lab_targets import watching
 from lab.observe.prometheus import Prometheus
-from lab.observe.promql import PromQLError
 from lab.observe.zipkin import ZipkinClient, ZipkinServer, chart_values, register_in_mesh, report_traces
 from lab.workloads.helm import deep_merge
 from lab.workloads.topology import LabInputError, Topology, TopologySpec, running
@@ -178,13 +177,8 @@ def run_session(case: Case, seconds: float, workdir: Path, cluster: LabCluster, 
 def judged(prometheus: Prometheus | None, prometheus_error: str, case: Case, hypothesis: dict, run_phases: dict,
            topology: Topology) -> dict:
     """The case's hypothesis judged by Prometheus, inside `watching` (leaving it drops the targets)."""
-    if prometheus is None:
-        return slo.unjudged(f"no Prometheus: {prometheus_error or 'not started'}")
-    try:
-        return slo.judge(prometheus.client(), hypothesis, run_phases, {"case": case.name},
-                         slo.gateway_signals(topology.release.port))
-    except (PromQLError, slo.HypothesisError) as error:
-        return slo.unjudged(f"Prometheus could not judge: {error}")
+    return slo.judged_or_unknown(prometheus.client() if prometheus else None, prometheus_error, hypothesis,
+                                 run_phases, {"case": case.name}, slo.gateway_signals(topology.release.port))
 
 
 def plotted(prometheus: Prometheus | None, case: Case, run_phases: dict, topology: Topology) -> dict:
@@ -208,15 +202,16 @@ def take_screenshot(url: str, folder: Path, store: str) -> str | None:
     return str(Path(walk.screenshots[0]).relative_to(folder.parent)) if walk.screenshots else None
 
 
-def run_autoscale(cluster: LabCluster, seconds: float, workdir: Path, echo: Callable[[str], None]) -> dict:
+def run_autoscale(case: Case, cluster: LabCluster, seconds: float, workdir: Path, echo: Callable[[str], None],
+                  prometheus: Prometheus | None = None, prometheus_error: str = "") -> dict:
+    """The autoscale case; with a hypothesis, sqrt's replicas, the gateway and the HPA are scraped
+    during the run and judged per phase (an unreachable Prometheus: "unknown", as for sessions)."""
     ramp = autoscale.Ramp(hold=max(60.0, 3 * seconds))
     echo("helm install sqrt charts/sqrt -f lab/values/sqrt.yaml")
     echo(f"locust -f loadtests/ramp.py --headless --ramp-users {ramp.users} --ramp-up {ramp.up:g}s "
          f"--ramp-hold {ramp.hold:g}s --ramp-down {ramp.down:g}s")
-    record = autoscale.run(cluster, workdir, ramp)
-    started = record.get("started_at") or time.time() - ramp.seconds
-    end = started + (record["samples"][-1]["t"] if record.get("samples") else ramp.seconds)
-    return {**record, "phases": phases(started, end, [])}
+    return autoscale.run(cluster, workdir, ramp, observer=autoscale.Observer(
+        case.name, slo.hypothesis_of(case), prometheus, prometheus_error))
 
 
 class LabSubstrate:
@@ -256,7 +251,7 @@ class LabSubstrate:
             raise CaseSkipped(missing)
         cluster = self.start()
         if case.workload == "autoscale":
-            record = run_autoscale(cluster, seconds, workdir, echo)
+            record = run_autoscale(case, cluster, seconds, workdir, echo, self.prometheus, self.prometheus_error)
         else:
             index = self.order.index(case.name) + 1 if case.name in self.order else 1
             record = run_session(case, seconds, workdir, cluster, signal_name=self.signal_name,

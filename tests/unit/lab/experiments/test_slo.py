@@ -219,3 +219,25 @@ def test_a_plot_series_without_data_is_named_not_drawn_empty():
     assert series == {}
     assert len(missing) == 3 and missing[0].startswith("plot requests (requests/s): no data")
     assert 'case="redis-2"' in missing[0]
+
+
+def test_a_workload_without_sessions_is_judged_without_asking_for_them():
+    answers = Answers(HEALTHY, series=[(1010.0, 0.0), (1030.0, 0.0)])
+    signals = slo.gateway_signals(8080, sessions=False)
+    result = slo.judged_or_unknown(answers, "", {"availability": 0.99, "min_replicas": 1}, PHASES, {"case": "c"},
+                                   signals)
+    assert result["verdict"] == "held"
+    assert "color_changes" not in result["totals"]
+    assert not [expr for expr, _ in answers.asked if "sessions_lost" in expr]
+    # sqrt's record says 0 color changes; Prometheus counted none, and that is no disagreement
+    assert slo.disagreements({"failed_requests": 0, "color_changes": 0}, result) == []
+
+
+def test_what_cannot_be_judged_says_why():
+    hypothesis = {"availability": 0.99, "color_changes": 0}
+    no_prometheus = slo.judged_or_unknown(None, "port 9090 is busy", hypothesis, PHASES, {}, slo.APP_SIGNALS)
+    assert (no_prometheus["verdict"], no_prometheus["notes"]) == ("unknown", ["no Prometheus: port 9090 is busy"])
+    no_sessions = slo.judged_or_unknown(Answers(HEALTHY), "", hypothesis, PHASES, {},
+                                        slo.gateway_signals(sessions=False))
+    assert no_sessions["verdict"] == "unknown"
+    assert "color_changes: this workload keeps no sessions" in no_sessions["notes"][0]

@@ -120,3 +120,12 @@ def test_a_context_prometheus_cannot_use_gives_unknown_with_the_reason_never_a_p
     case = TABLE.by_name("redis-2")
     judged = cluster.judged(None, case, slo.hypothesis_of(case), {"baseline": [0, 5], "recovery": [5, 15]}, "")
     assert judged["verdict"] == "unknown" and judged["notes"][0].startswith("no Prometheus: the kubeconfig's user")
+
+
+def test_the_autoscale_case_is_judged_on_sqrts_own_counters_and_deployment():
+    case = TABLE.by_name("autoscale")
+    signals = observe.signals_of(case)
+    labels = {"case": case.name}
+    assert signals.sessions_lost is None  # sqrt keeps no sessions
+    assert 'deployment="sqrt"' in slo.min_replicas_query(signals, labels, 10)
+    assert 'http_requests_total{endpoint=~"/|/api/session",status=~"5.."' in slo.availability_query(signals, labels, 10)
