@@ -25,8 +25,10 @@ from lab.host.paths import REPO_ROOT
 from lab.kube.hostcluster.layout import Layout
 from tests.cluster.host.conftest import TIER_NAME
 
-# Seconds of load per case: two kills for the chaos cases (every 7.5 s), a few hundred users.
-SECONDS = 15.0
+# Seconds of load per case: two kills for the chaos cases (every 8 s), a few hundred users, and
+# phases of 8 s or more, so that each holds several 1 s scrapes through the API server even on a
+# busy machine (a phase with fewer than two scrapes of a series cannot be judged).
+SECONDS = 24.0
 # Where `make test` (tools/test_tiers.py) finds these results to print beside the lab's.
 OUT = REPO_ROOT / "test-artifacts" / "demo-cluster"
 TABLE = cases.table()
