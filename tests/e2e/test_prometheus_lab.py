@@ -3,7 +3,6 @@ the gateway's Envoy, redis_exporter and the replica state while a replica is kil
 judge, reading the gateway's counters, sees the kill in the fault phase only."""
 
 import contextlib
-import dataclasses
 import os
 import signal
 import threading
@@ -17,14 +16,6 @@ from lab.observe.prometheus import Prometheus
 
 HYPOTHESIS = {"availability": 0.5, "p95_ms": 2000, "color_changes": 0, "min_replicas": 2}
 CASE = "e2e-prometheus"
-
-
-def signals(port: int) -> slo.Signals:
-    """Requests and 5xx at the gateway; latency from the replicas' own histogram: the gateway's
-    Envoy publishes its histograms at each stats flush (every 5 s by default), too rarely for
-    these 5 s phases."""
-    return dataclasses.replace(slo.gateway_signals(port), latency_buckets=slo.APP_SIGNALS.latency_buckets,
-                               latency_ms=slo.APP_SIGNALS.latency_ms)
 
 
 def traffic(url: str, stopping: threading.Event, max_seconds: float = 90.0) -> None:
@@ -61,7 +52,7 @@ def test_a_killed_replica_breaks_min_replicas_in_the_fault_phase_only(topology, 
             stopping.set()
             sender.join(timeout=15)
         phases = {"baseline": [t0, t1], "fault": [t1, t2], "recovery": [t2, t3]}
-        result = slo.judge(client, HYPOTHESIS, phases, {"case": CASE}, signals(lab.release.port))
+        result = slo.judge(client, HYPOTHESIS, phases, {"case": CASE}, slo.gateway_signals(lab.release.port))
     checks = {phase: {entry["check"]: entry for entry in entries} for phase, entries in result["phases"].items()}
     assert result["verdict"] == "broken", result
     assert checks["fault"]["min_replicas"]["value"] == 1 and not checks["fault"]["min_replicas"]["ok"]

@@ -30,6 +30,9 @@ def gateway_bootstrap(run: PodRun, xds_address: str, istio_version: str) -> dict
                               "WORKLOAD_NAME": run.labels.get("app", run.name),
                               "PROXY_CONFIG": {"discoveryAddress": xds_address}}},
         "admin": {"address": {"socket_address": {"address": run.address, "port_value": PROXY_ADMIN_PORT}}},
+        # Histograms reach /stats/prometheus at each flush (Envoy's default: 5 s); a demo phase of a
+        # few seconds needs several. The cluster's gateway gets the same from its pod annotation.
+        "stats_flush_interval": "1s",
         "dynamic_resources": {
             "ads_config": {"api_type": "GRPC", "transport_api_version": "V3", "set_node_on_first_message_only": True,
                            "grpc_services": [{"envoy_grpc": {"cluster_name": "xds-grpc"}}]},
