@@ -46,6 +46,21 @@ def counts(junit: Path) -> tuple[int, int, int]:
     return total - failed - skipped, failed, skipped
 
 
+def failures(junit: Path, width: int = 400) -> list[str]:
+    """Each failed or erred test of one pytest run's JUnit report, with the start of its message:
+    printed last, so the end of a long log still says what failed and why."""
+    try:
+        root = ET.parse(junit).getroot()
+    except (OSError, ET.ParseError):
+        return []
+    found = []
+    for case in root.iter("testcase"):
+        for problem in [*case.findall("failure"), *case.findall("error")]:
+            message = " ".join((problem.get("message") or problem.text or "").split())
+            found.append(f"{case.get('classname')}::{case.get('name')} ({problem.tag}): {message[:width]}")
+    return found
+
+
 def relay(proc: subprocess.Popen, prefix: str) -> None:
     for line in proc.stdout:
         sys.stdout.write(f"{prefix}{line}" if prefix else line)
@@ -96,6 +111,9 @@ def main(argv=None) -> int:
         print("\nThe demo table on both substrates (python -m lab demo compare):", flush=True)
         subprocess.run([python, "-m", "lab", "demo", "compare", str(LAB_RESULTS), str(CLUSTER_RESULTS)],
                        cwd=REPO_ROOT, check=False, timeout=60)
+    for name in codes:
+        for line in failures(REPORTS / f"{name}.xml"):
+            print(f"FAILED [{name}] {line}")
     print(f"tests: {passed} passed, {failed} failed, {skipped} skipped")
     return 1 if any(codes.values()) else 0
 
